@@ -18,12 +18,14 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_partial
+from pydicom.tag import BaseTag
 from pydicom.pixels import apply_color_lut, as_pixel_options, get_decoder
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -239,7 +241,8 @@ def apply_window(values: np.ndarray, window: Window, function: str = "LINEAR") -
 def load_frames(path: str | os.PathLike[str]) -> FrameSource:
     """Open a stored file once (header and pixel bytes); frames are decoded later, one at a time."""
     try:
-        dataset = pydicom.dcmread(path, force=True)
+        with open(path, "rb") as handle:
+            dataset = read_partial(handle, stop_when=_after_pixel_data(), force=True)
     except Exception as exc:  # unreadable files raise OSError, InvalidDicomError, struct errors...
         raise RenderError(f"{path}: not a readable DICOM file: {exc}") from exc
     return source_from_dataset(dataset, name=str(path))
@@ -398,12 +401,37 @@ class Renderer:
         )
         return encode(array, fmt, quality)
 
+    @property
+    def cached_frames(self) -> int:
+        """How many decoded frames are held (for tests and the status page)."""
+        return len(self._frames)
+
+    @property
+    def cached_bytes(self) -> int:
+        """Memory held by decoded frames, kept at or under cache_bytes (unless one frame is larger)."""
+        return self._frame_bytes
+
     def clear(self) -> None:
         """Forget every cached file and frame (the next render is cold)."""
         with self._lock:
             self._sources.clear()
             self._frames.clear()
             self._frame_bytes = 0
+
+
+def _after_pixel_data() -> Callable[[BaseTag, str | None, int], bool]:
+    """Stop parsing after Pixel Data: some files carry megabytes of trailing bytes that would
+    otherwise be parsed as hundreds of thousands of bogus elements."""
+    pixel_data_seen = False
+
+    def stop(tag: BaseTag, vr: str | None, length: int) -> bool:
+        nonlocal pixel_data_seen
+        if pixel_data_seen:
+            return True
+        pixel_data_seen = tag in (0x7FE00008, 0x7FE00009, 0x7FE00010)
+        return False
+
+    return stop
 
 
 def _as_source(source: str | os.PathLike[str] | Dataset | FrameSource) -> FrameSource:
