@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: starts a private PostgreSQL cluster for the database tests, then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+PGDIR=$(mktemp -d /tmp/viewbox-pg.XXXXXX)
+cleanup() { [ -n "${PGBIN}" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+if [ -n "${PGBIN}" ] && [ -z "${VIEWBOX_TEST_POSTGRES_URL:-}" ]; then
+  chown postgres "$PGDIR"
+  runuser -u postgres -- "$PGBIN/initdb" -A trust -U postgres -D "$PGDIR/data" >/dev/null 2>&1
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
+    -o "-k $PGDIR -c listen_addresses='' -c fsync=off -c max_connections=200" start >/dev/null
+  runuser -u postgres -- "$PGBIN/createdb" -h "$PGDIR" -U postgres viewbox_test
+  export VIEWBOX_TEST_POSTGRES_URL="postgresql://postgres@/viewbox_test?host=$PGDIR"
+fi
+export TCP_NODELAY=1
+python3 -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,116 @@
+"""The Workstation: builds and owns the database, library, workspace and jobs; no global state.
+
+Everything that needs the workstation receives this object. `OpenDB` swaps the active database
+(and so the library) in place; listeners registered here follow the switch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .config import DATA_FOLDER_NAME, Settings
+from .db.database import Database
+from .jobs import JobRunner
+from .library import Importer, ImportReport, Library, ZipLimits
+from .library.instance import Instance
+from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def data_dir_for(path: Path) -> Path:
+    """OpenDB's rule: `<path>/Viewbox Data`, cut at that component if the path already has it."""
+    path = Path(path)
+    parts = path.parts
+    if DATA_FOLDER_NAME in parts:
+        return Path(*parts[: parts.index(DATA_FOLDER_NAME) + 1])
+    return path / DATA_FOLDER_NAME
+
+
+class Workstation:
+    """One running workstation (also used by the CLI's offline commands)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.workspace = Workspace()
+        self.jobs = JobRunner()
+        self._stored_listeners: list[Callable[[list[Instance]], None]] = []
+        self._switch_lock = threading.Lock()
+        self.shutdown_requested = threading.Event()
+        self._shutdown_callbacks: list[Callable[[], None]] = []
+        self.database = Database(settings.data_dir, settings.database_url)
+        self.library = self._library_for(self.database)
+        self.zip_limits = ZipLimits(max_entries=settings.zip_max_entries,
+                                    max_unpacked_bytes=settings.zip_max_unpacked_bytes)
+
+    # -- databases -------------------------------------------------------------------------------
+
+    @property
+    def default_data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def is_default_database(self) -> bool:
+        return self.database.data_dir == self.default_data_dir
+
+    def _library_for(self, database: Database) -> Library:
+        library = Library(database)
+        library.add_listener(self._forward_stored)
+        return library
+
+    def on_stored(self, listener: Callable[[list[Instance]], None]) -> None:
+        """Call `listener(instances)` after new instances are committed, in whichever database."""
+        self._stored_listeners.append(listener)
+
+    def _forward_stored(self, instances: list[Instance]) -> None:
+        for listener in list(self._stored_listeners):
+            try:
+                listener(instances)
+            except Exception:  # noqa: BLE001 - a listener must not break storing
+                log.exception("stored-listener failed")
+
+    def open_database(self, data_dir: Path) -> None:
+        """Make `data_dir` (a `Viewbox Data` folder) the active database, creating it if needed."""
+        data_dir = Path(data_dir)
+        with self._switch_lock:
+            if data_dir == self.database.data_dir:
+                return
+            url = self.settings.database_url if data_dir == self.default_data_dir else None
+            database = Database(data_dir, url)
+            old, self.database = self.database, database
+            self.library = self._library_for(database)
+            old.close()
+        self.workspace.reset("default" if self.is_default_database else str(data_dir))
+
+    def switch_to_default_database(self) -> None:
+        if not self.is_default_database:
+            self.open_database(self.default_data_dir)
+
+    # -- importing -------------------------------------------------------------------------------
+
+    def import_paths(self, paths: list[Path], *, move: bool = False,
+                     progress: Callable[[ImportReport], None] | None = None) -> ImportReport:
+        """Import files, folders, zips and DICOMDIRs into the active database."""
+        return Importer(self.library, move=move, zip_limits=self.zip_limits, progress=progress).run(
+            [Path(p) for p in paths])
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        """Register what stops the servers when KillOsiriX or a signal asks the process to end."""
+        self._shutdown_callbacks.append(callback)
+
+    def request_shutdown(self) -> None:
+        self.shutdown_requested.set()
+        for callback in list(self._shutdown_callbacks):
+            try:
+                callback()
+            except Exception:  # noqa: BLE001
+                log.exception("shutdown callback failed")
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        self.database.close()

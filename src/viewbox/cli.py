@@ -1,0 +1,170 @@
+"""The `viewbox` command: serve, import, info (+ the control and DICOM layers' own commands).
+
+Thin: parse flags, build Settings once, call the workstation. The one place that turns errors
+into exit codes and messages for a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import load_settings
+from .errors import ConfigError, ViewboxError
+
+# Flags shared by every command that opens a database.
+_DATA_OPTIONS = [
+    click.option("--data", "data_root", type=click.Path(path_type=Path),
+                 help="Folder that holds 'Viewbox Data/' (default: the user's data directory)."),
+    click.option("--config", "config_file", type=click.Path(path_type=Path),
+                 help="TOML settings file."),
+    click.option("--database-url", help="postgresql://… to keep the rows in PostgreSQL."),
+]
+
+
+def _data_options(func):
+    for option in reversed(_DATA_OPTIONS):
+        func = option(func)
+    return func
+
+
+def settings_from(config_file: Path | None = None, **overrides):
+    """Settings from file, environment and flags; a ConfigError ends the command with its list."""
+    try:
+        return load_settings(config_file, overrides=overrides)
+    except ConfigError as exc:
+        click.echo(f"viewbox: {exc.message}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="viewbox")
+def main() -> None:
+    """Viewbox: a DICOM workstation that hospital software controls remotely."""
+
+
+@main.command()
+@_data_options
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="HTTP port of the control API and web UI (default 8080).")
+@click.option("--dicom-port", type=int, help="DICOM port (default 11112).")
+@click.option("--aet", help="Our DICOM AE title (default VIEWBOX).")
+@click.option("--plugins", "plugins_dir", type=click.Path(path_type=Path), help="Plugins folder.")
+def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plugins_dir) -> None:
+    """Start the workstation: control API, web UI, DICOM node and INCOMING folder."""
+    from .server import RunningWorkstation
+
+    settings = settings_from(config_file, data_root=data_root, database_url=database_url, host=host,
+                             port=port, dicom_port=dicom_port, aet=aet, plugins_dir=plugins_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        running = RunningWorkstation(settings)
+    except OSError as exc:
+        click.echo(f"viewbox: cannot listen on {settings.host}:{settings.port}: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Viewbox {__version__}")
+    click.echo(f"  control API and web UI: {running.base_url}/")
+    click.echo(f"  data: {running.workstation.database.data_dir}")
+    click.echo(f"  database: {_redacted(running.workstation.database.url)}")
+    if running.node:
+        click.echo(f"  DICOM: AE title {settings.aet}, port {settings.dicom_port}")
+    click.echo("Press Ctrl-C to stop.")
+    running.run()
+    click.echo("Viewbox stopped.")
+
+
+def _redacted(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+@main.command("import")
+@_data_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def import_(data_root, config_file, database_url, as_json, paths) -> None:
+    """Import files, folders (recursively), zip files and DICOMDIR sets."""
+    from .app import Workstation
+
+    settings = settings_from(config_file, data_root=data_root, database_url=database_url)
+    workstation = Workstation(settings)
+    try:
+        if as_json or not sys.stderr.isatty():
+            report = workstation.import_paths(list(paths))
+        else:
+            report = _import_with_progress(workstation, list(paths))
+    finally:
+        workstation.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    click.echo(f"{report.imported} imported, {report.already_present} already present, "
+               f"{report.not_dicom} not DICOM, {report.quarantined} quarantined")
+    for error in report.errors[:20]:
+        click.echo(f"  {error['path']}: {error['reason']}", err=True)
+    if len(report.errors) > 20:
+        click.echo(f"  … and {len(report.errors) - 20} more", err=True)
+
+
+def _import_with_progress(workstation, paths):
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("importing", total=None)
+
+        def progress(report):
+            bar.update(task, description=f"{report.seen} files: {report.imported} imported, "
+                                         f"{report.already_present} present, {report.quarantined} quarantined")
+
+        return workstation.import_paths(paths, progress=progress)
+
+
+@main.command()
+@_data_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(data_root, config_file, database_url, as_json) -> None:
+    """Show the data folder, the database and its counts."""
+    from .app import Workstation
+    from .library.statistics import counts
+
+    settings = settings_from(config_file, data_root=data_root, database_url=database_url)
+    workstation = Workstation(settings)
+    try:
+        result = {"data": str(workstation.database.data_dir),
+                  "database_url": _redacted(workstation.database.url),
+                  **counts(workstation.database)}
+    finally:
+        workstation.close()
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key}: {value}")
+
+
+def _register_layers() -> None:
+    from .control.commands import register as register_control
+    from .dicom.commands import register as register_dicom
+
+    register_control(main)
+    register_dicom(main)
+
+
+_register_layers()
+
+
+def run() -> None:
+    """Entry point that maps unexpected ViewboxErrors to a message and exit code 1."""
+    try:
+        main()
+    except ViewboxError as exc:
+        click.echo(f"viewbox: {exc.message}", err=True)
+        sys.exit(1)

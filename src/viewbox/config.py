@@ -1,0 +1,259 @@
+"""Settings: defaults < TOML file < VIEWBOX_* environment < CLI flags, validated once at start.
+
+A bad setting stops the start with one message listing every problem (ConfigError), so a user
+fixes the file in one pass instead of discovering the problems one restart at a time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+DATA_FOLDER_NAME = "Viewbox Data"
+RETRIEVE_MODES = ("C-MOVE", "C-GET", "DICOMweb")
+
+# Calls that change the host or delete data: allowed from loopback, elsewhere only when listed
+# in `remote_methods` (spec §7).
+DESTRUCTIVE_METHODS = ("KillOsiriX", "DBWindowFind:Delete", "OpenDB", "DownloadURL",
+                       "exportSelectedToPath", "SendStudy")
+
+
+def default_data_root() -> Path:
+    """The user's data directory (XDG on Linux), which holds `Viewbox Data/`."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "viewbox"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A remote DICOM node the workstation queries, retrieves from and sends to."""
+
+    name: str
+    ae_title: str
+    host: str
+    port: int
+    retrieve_mode: str = "C-MOVE"
+    dicomweb_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the workstation; one immutable object passed where it is needed."""
+
+    data_root: Path = field(default_factory=default_data_root)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    dicom_port: int = 11112
+    aet: str = "VIEWBOX"
+    database_url: str | None = None
+    plugins_dir: Path | None = None
+    # control API
+    max_body_bytes: int = 1024 * 1024
+    close_all_before_open: bool = True
+    conventional_precedence: bool = False
+    allowed_db_roots: tuple[str, ...] = ()
+    retrieve_on_display: tuple[str, ...] = ()
+    # security
+    token: str | None = None
+    basic_users: Mapping[str, str] = field(default_factory=dict)
+    allow_clients: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    remote_methods: tuple[str, ...] = ()
+    audit_log: Path | None = None
+    # DICOM node
+    dicom_enabled: bool = True
+    accept_calling_aets: str = "any"  # "any" or "known"
+    locations: tuple[Location, ...] = ()
+    # downloads and zips
+    download_max_bytes: int = 2 * 1024**3
+    download_timeout: float = 240.0
+    zip_max_entries: int = 100_000
+    zip_max_unpacked_bytes: int = 8 * 1024**3
+
+    @property
+    def data_dir(self) -> Path:
+        return self.data_root / DATA_FOLDER_NAME
+
+    def location(self, name: str) -> Location | None:
+        """The Location with exactly that name (OsiriX looks nodes up by exact description)."""
+        return next((loc for loc in self.locations if loc.name == name), None)
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+_PATHS = {"data_root", "plugins_dir", "tls_cert", "tls_key", "audit_log"}
+_INTS = {"port", "dicom_port", "max_body_bytes", "download_max_bytes", "zip_max_entries",
+         "zip_max_unpacked_bytes"}
+_FLOATS = {"download_timeout"}
+_BOOLS = {"close_all_before_open", "conventional_precedence", "dicom_enabled"}
+_LISTS = {"allowed_db_roots", "retrieve_on_display", "allow_clients", "allowed_hosts",
+          "allowed_origins", "remote_methods"}
+
+
+def _flatten_toml(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """TOML may group keys in tables ([server], [security], [dicom] …); names are global."""
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict) and key not in ("basic_users",):
+            flat.update(_flatten_toml(value))
+        else:
+            flat[key] = value
+    return flat
+
+
+def _coerce(name: str, value: Any, problems: list[str]) -> Any:
+    """Turn a raw value (TOML, environment string or CLI) into the field's type."""
+    try:
+        if value is None:
+            return None
+        if name in _PATHS:
+            return Path(os.path.expanduser(str(value)))
+        if name in _INTS:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if name in _FLOATS:
+            return float(value)
+        if name in _BOOLS:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if name in _LISTS:
+            if isinstance(value, str):
+                return tuple(part.strip() for part in value.split(",") if part.strip())
+            return tuple(str(part) for part in value)
+        if name == "basic_users":
+            if isinstance(value, str):  # env form: "user:pass,user2:pass2"
+                pairs = [item.split(":", 1) for item in value.split(",") if item]
+                return {user: password for user, password in pairs}
+            return {str(k): str(v) for k, v in dict(value).items()}
+        if name == "locations":
+            return tuple(_location(item, problems) for item in value)
+        return str(value)
+    except (TypeError, ValueError):
+        problems.append(f"{name}: {value!r} is not a valid value")
+        return _FIELDS[name].default if not callable(_FIELDS[name].default_factory) else None
+
+
+def _location(item: Mapping[str, Any], problems: list[str]) -> Location:
+    item = {str(k).lower(): v for k, v in dict(item).items()}
+    name = str(item.get("name", ""))
+    mode = str(item.get("retrieve_mode", "C-MOVE"))
+    if not name:
+        problems.append("locations: every location needs a name")
+    if mode not in RETRIEVE_MODES:
+        problems.append(f"locations.{name}: retrieve_mode must be one of {', '.join(RETRIEVE_MODES)}")
+    try:
+        port = int(item.get("port", 104))
+    except (TypeError, ValueError):
+        problems.append(f"locations.{name}: port must be a number")
+        port = 0
+    return Location(
+        name=name,
+        ae_title=str(item.get("ae_title") or item.get("aet") or ""),
+        host=str(item.get("host", "127.0.0.1")),
+        port=port,
+        retrieve_mode=mode,
+        dicomweb_url=item.get("dicomweb_url"),
+    )
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build validated Settings from the three layers; raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    config_file = config_file or (Path(environ["VIEWBOX_CONFIG"]) if environ.get("VIEWBOX_CONFIG") else None)
+    if config_file is not None:
+        try:
+            raw.update(_flatten_toml(tomllib.loads(Path(config_file).read_text("utf-8"))))
+        except FileNotFoundError:
+            problems.append(f"config file {config_file} does not exist")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"config file {config_file}: {exc}")
+    for name in _FIELDS:
+        env_value = environ.get(f"VIEWBOX_{name.upper()}")
+        if env_value is not None and name != "locations":
+            raw[name] = env_value
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            raw[name] = value
+    for name in list(raw):
+        if name not in _FIELDS:
+            problems.append(f"unknown setting {name!r}")
+            del raw[name]
+    values = {name: _coerce(name, value, problems) for name, value in raw.items()}
+    settings = replace(Settings(), **{k: v for k, v in values.items() if v is not None or k in _PATHS})
+    problems.extend(validate(settings))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(settings: Settings) -> list[str]:
+    """Every problem with a Settings object (empty when it is fine)."""
+    problems = []
+    for name in ("port", "dicom_port"):
+        value = getattr(settings, name)
+        if not 0 <= value <= 65535:
+            problems.append(f"{name}: {value} is not a TCP port")
+    if not (1 <= len(settings.aet) <= 16) or not settings.aet.isprintable() or "\\" in settings.aet:
+        problems.append(f"aet: {settings.aet!r} must be 1 to 16 printable characters")
+    if settings.database_url and not settings.database_url.startswith(("sqlite", "postgresql")):
+        problems.append("database_url: only sqlite:// and postgresql:// URLs are supported")
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        problems.append("tls_cert and tls_key must be given together")
+    for name in ("tls_cert", "tls_key", "plugins_dir"):
+        path = getattr(settings, name)
+        if path is not None and not path.exists():
+            problems.append(f"{name}: {path} does not exist")
+    for cidr in settings.allow_clients:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append(f"allow_clients: {cidr!r} is not an address or CIDR network")
+    if settings.accept_calling_aets not in ("any", "known"):
+        problems.append("accept_calling_aets must be 'any' or 'known'")
+    names = [loc.name for loc in settings.locations]
+    for name in set(names):
+        if names.count(name) > 1:
+            problems.append(f"locations: the name {name!r} is used twice")
+    for name in settings.retrieve_on_display:
+        if name not in names:
+            problems.append(f"retrieve_on_display: {name!r} is not a configured location")
+    if not is_loopback(settings.host) and not (
+        settings.token or settings.basic_users or settings.allow_clients
+    ):
+        problems.append(
+            f"host: refusing to listen on {settings.host} without authentication: configure a "
+            "token, basic_users or allow_clients (or listen on 127.0.0.1)"
+        )
+    if settings.max_body_bytes <= 0:
+        problems.append("max_body_bytes must be positive")
+    return problems

@@ -1,0 +1,118 @@
+"""One study database: its engine, its data folder, and how it is created.
+
+A `Database` is a `Viewbox Data/` folder (files, INCOMING, QUARANTINE, TEMP) plus the rows, which
+live in `viewbox.sqlite` inside it (WAL) or in PostgreSQL when a URL is given.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Connection, create_engine, event, insert, inspect, select
+from sqlalchemy.engine import Engine
+
+from . import schema
+
+# OsiriX's default albums (reference notes §9): created once, when a database is new.
+_TODAY_MODALITIES = ("MR", "CT", "US", "MG", "CR", "XA", "RF")
+DEFAULT_ALBUMS: tuple[tuple[str, str | None], ...] = (
+    ("Just Added (last hour)", "dateAdded >= $NSDATE_LASTHOUR"),
+    ("Just Acquired (last hour)", "date >= $NSDATE_LASTHOUR"),
+    ("Just Opened", "dateOpened >= $NSDATE_LAST6HOURS"),
+    *((f"Today {m}", f"(modality CONTAINS[cd] '{m}') AND (date >= $NSDATE_TODAY)") for m in _TODAY_MODALITIES),
+    *(
+        (f"Yesterday {m}",
+         f"(modality CONTAINS[cd] '{m}') AND (date >= $NSDATE_YESTERDAY) AND (date <= $NSDATE_TODAY)")
+        for m in _TODAY_MODALITIES
+    ),
+    ("Cases with comments", "(comment != '') AND (comment != NIL)"),
+    ("Interesting Cases", None),
+)
+
+
+class Database:
+    """The rows and the folders of one `Viewbox Data/` directory."""
+
+    def __init__(self, data_dir: Path, url: str | None = None):
+        self.data_dir = Path(data_dir)
+        for folder in (self.files_dir, self.incoming_dir, self.quarantine_dir, self.temp_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.url = url or f"sqlite:///{self.data_dir / 'viewbox.sqlite'}"
+        self.engine = _make_engine(self.url)
+        self.is_new = not inspect(self.engine).has_table("study")
+        schema.metadata.create_all(self.engine)
+        if self.is_new:
+            with self.begin() as conn:
+                create_default_albums(conn)
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "DATABASE"
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.data_dir / "INCOMING"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "QUARANTINE"
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.data_dir / "TEMP"
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def create_default_albums(conn: Connection) -> None:
+    """Add OsiriX's default albums whose names are not taken yet."""
+    existing = set(conn.scalars(select(schema.album.c.name)))
+    rows = [
+        schema.with_folds(schema.album, {
+            "name": name, "smart_album": predicate is not None, "predicate_string": predicate,
+            "index": index,
+        })
+        for index, (name, predicate) in enumerate(DEFAULT_ALBUMS)
+        if name not in existing
+    ]
+    if rows:
+        conn.execute(insert(schema.album), rows)
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=8, max_overflow=16)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)

@@ -1,0 +1,75 @@
+"""One exception hierarchy for the whole workstation.
+
+Each error knows its wire form once: the HTTP status (also the XML-RPC `error` string for
+protocol errors, spec §3). Each boundary (XML-RPC/HTTP, DICOM status, CLI) maps these in one place.
+"""
+
+from __future__ import annotations
+
+
+class ViewboxError(Exception):
+    """Base of every error the workstation reports on purpose."""
+
+    http_status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(ViewboxError):
+    """Invalid settings; `problems` lists every one so the user fixes them in one go."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("invalid configuration:\n" + "\n".join(f"- {p}" for p in problems))
+        self.problems = problems
+
+
+class BadRequest(ViewboxError):
+    """A missing or invalid parameter, malformed XML, a hostile document."""
+
+    http_status = 400
+
+
+class PredicateError(BadRequest):
+    """An NSPredicate string that cannot be parsed or compiled; `position` is 1-based column."""
+
+    def __init__(self, message: str, position: int | None = None):
+        if position is not None and "column" not in message:
+            message = f"{message} at column {position}"
+        super().__init__(message)
+        self.position = position
+
+
+class Unauthorized(ViewboxError):
+    http_status = 401
+
+
+class Forbidden(ViewboxError):
+    http_status = 403
+
+
+class NotFound(ViewboxError):
+    """Unknown method or resource."""
+
+    http_status = 404
+
+
+class TooLarge(ViewboxError):
+    http_status = 413
+
+
+class ImportFailure(ViewboxError):
+    """A file could not be stored (not DICOM, unreadable, no SOP Instance UID)."""
+
+    http_status = 400
+
+    def __init__(self, message: str, quarantine: bool = True):
+        super().__init__(message)
+        self.quarantine = quarantine
+
+
+class RemoteFailure(ViewboxError):
+    """A DICOM peer or download source failed or could not be reached."""
+
+    http_status = 502

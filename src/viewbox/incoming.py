@@ -1,0 +1,75 @@
+"""The INCOMING folder: files and zips dropped there while the workstation runs are imported.
+
+Polls rather than relying on inotify, so it works on network shares too. A file is taken only
+once its size and modification time have stayed the same for one poll (still being copied
+otherwise). Imported files are removed; unusable ones go to QUARANTINE (the importer moves them).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class IncomingWatcher:
+    """A background thread importing what appears in the active database's INCOMING folder."""
+
+    def __init__(self, workstation, interval: float = 1.0):
+        self.workstation = workstation
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="viewbox-incoming", daemon=True)
+        self._last_seen: dict[Path, tuple[int, float]] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.scan_once()
+            except Exception:  # noqa: BLE001 - keep watching whatever one file did
+                log.exception("incoming scan failed")
+            self._stop.wait(self.interval)
+
+    def scan_once(self) -> int:
+        """Import every stable file in INCOMING; returns how many files were handed over."""
+        folder = self.workstation.database.incoming_dir
+        current: dict[Path, tuple[int, float]] = {}
+        for root, _dirs, files in os.walk(folder):
+            for name in files:
+                if name.startswith("."):
+                    continue  # hidden: still being written (as OsiriX's .WADO files)
+                path = Path(root) / name
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                current[path] = (info.st_size, info.st_mtime)
+        stable = [p for p, sig in current.items() if self._last_seen.get(p) == sig]
+        self._last_seen = {p: sig for p, sig in current.items() if p not in stable}
+        if stable:
+            report = self.workstation.import_paths(stable, move=True)
+            log.info("INCOMING: %d imported, %d already present, %d not DICOM, %d quarantined",
+                     report.imported, report.already_present, report.not_dicom, report.quarantined)
+            for path in stable:  # not-DICOM files are not kept in INCOMING either
+                path.unlink(missing_ok=True)
+            _remove_empty_subfolders(folder)
+        return len(stable)
+
+
+def _remove_empty_subfolders(folder: Path) -> None:
+    for root, dirs, _files in os.walk(folder, topdown=False):
+        for name in dirs:
+            try:
+                (Path(root) / name).rmdir()
+            except OSError:
+                pass

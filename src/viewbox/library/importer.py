@@ -1,0 +1,247 @@
+"""Importing files, folders, zips and DICOMDIR sets through the Library's one write path.
+
+Streams: files are found lazily, staged one by one and committed in small batches, so memory stays
+flat however large the folder. Zips are unpacked safely into TEMP first (no path escape, no links,
+limits on entries and unpacked size).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pydicom
+
+from ..errors import BadRequest, ImportFailure
+from .instance import NotDicom, read_instance
+from .store import Library, Staged, utcnow
+
+BATCH_SIZE = 64
+Progress = Callable[["ImportReport"], None]
+
+
+@dataclass
+class ImportReport:
+    """Counts of what an import did, by file (the CLI's --json and GetJob show these)."""
+
+    imported: int = 0
+    already_present: int = 0
+    not_dicom: int = 0
+    quarantined: int = 0
+    errors: list[dict] = field(default_factory=list)
+    seen: int = 0
+    study_uids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"imported": self.imported, "already_present": self.already_present,
+                "not_dicom": self.not_dicom, "quarantined": self.quarantined,
+                "errors": self.errors, "studies": self.study_uids}
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Limits that keep a hostile zip from filling the disk or escaping the folder."""
+
+    max_entries: int = 100_000
+    max_unpacked_bytes: int = 8 * 1024**3
+    max_ratio: int = 1000
+
+
+class Importer:
+    """Walks paths and feeds every file to the Library; one per import (it holds the report)."""
+
+    def __init__(self, library: Library, *, move: bool = False, zip_limits: ZipLimits = ZipLimits(),
+                 progress: Progress | None = None):
+        self.library = library
+        self.move = move
+        self.zip_limits = zip_limits
+        self.progress = progress
+        self.report = ImportReport()
+        self._batch: list[Staged] = []
+        self._batch_sources: list[Path] = []
+        self._batch_uids: set[str] = set()
+
+    def run(self, paths: list[Path]) -> ImportReport:
+        """Import every path (files, folders, zips, DICOMDIRs); never stops on a bad file."""
+        for path in paths:
+            path = Path(path)
+            if not path.exists():
+                self.report.errors.append({"path": str(path), "reason": "no such file or folder"})
+                continue
+            for file_path in self._files(path):
+                self._one(file_path)
+        self._flush()
+        return self.report
+
+    # -- finding files -----------------------------------------------------------------------------
+
+    def _files(self, path: Path) -> Iterator[Path]:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.startswith(".") or name.upper() == "DICOMDIR":
+                        continue  # DICOMDIR indexes files this walk finds anyway
+                    yield from self._expand(Path(root) / name)
+        elif path.name.upper() == "DICOMDIR":
+            yield from self._dicomdir(path)
+        else:
+            yield from self._expand(path)
+
+    def _expand(self, path: Path) -> Iterator[Path]:
+        if path.is_symlink() or not path.is_file():
+            return
+        if zipfile.is_zipfile(path):
+            yield from self._zip(path)
+        else:
+            yield path
+
+    def _dicomdir(self, path: Path) -> Iterator[Path]:
+        try:
+            dicomdir = pydicom.dcmread(path, force=True)
+            records = dicomdir.DirectoryRecordSequence
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the file's fault
+            self.report.errors.append({"path": str(path), "reason": f"unreadable DICOMDIR: {exc}"})
+            return
+        root = path.parent.resolve()
+        for record in records:
+            ref = record.get("ReferencedFileID")
+            if not ref:
+                continue
+            parts = [ref] if isinstance(ref, str) else list(ref)
+            target = root.joinpath(*parts).resolve()
+            if root in target.parents and target.is_file():
+                yield target
+            else:
+                self.report.errors.append({"path": str(target), "reason": "DICOMDIR entry missing"})
+
+    def _zip(self, path: Path) -> Iterator[Path]:
+        """Unpack into TEMP with the safety checks, yield the files, then remove the folder."""
+        workdir = Path(tempfile.mkdtemp(dir=self.library.database.temp_dir, prefix="zip-"))
+        try:
+            try:
+                safe_unzip(path, workdir, self.zip_limits)
+            except BadRequest as exc:
+                self.report.errors.append({"path": str(path), "reason": exc.message})
+                return
+            yield from self._files(workdir)
+            self._flush()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # -- one file --------------------------------------------------------------------------------
+
+    def _one(self, path: Path) -> None:
+        self.report.seen += 1
+        try:
+            instance = read_instance(path)
+            uid = instance.sop_instance_uid
+            if uid in self._batch_uids:
+                self.report.already_present += 1
+                self._consumed(path)
+            else:
+                staged = self.library.stage_file(path, instance)
+                if staged is None:
+                    self.report.already_present += 1
+                    self._consumed(path)
+                else:
+                    self._batch.append(staged)
+                    self._batch_sources.append(path)
+                    self._batch_uids.add(uid)
+        except NotDicom:
+            self.report.not_dicom += 1
+        except ImportFailure as exc:
+            self._quarantine(path, exc.message)
+        except OSError as exc:
+            self.report.errors.append({"path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+        if len(self._batch) >= BATCH_SIZE:
+            self._flush()
+        if self.progress:
+            self.progress(self.report)
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, sources = self._batch, self._batch_sources
+        self._batch, self._batch_sources, self._batch_uids = [], [], set()
+        for outcome, source in zip(self.library.commit(batch), sources):
+            if outcome.status == "imported":
+                self.report.imported += 1
+                uid = outcome.instance.study_instance_uid
+                if uid not in self.report.study_uids:
+                    self.report.study_uids.append(uid)
+            else:
+                self.report.already_present += 1
+            self._consumed(source)
+
+    def _owned(self, path: Path) -> bool:
+        """Files we may move or delete: the caller said so, or they are our own unpacked copies."""
+        return self.move or self.library.database.temp_dir.resolve() in path.resolve().parents
+
+    def _consumed(self, path: Path) -> None:
+        if self._owned(path):
+            path.unlink(missing_ok=True)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        """Keep the file aside with a note; moved when it is ours, copied when it is the user's."""
+        self.report.quarantined += 1
+        self.report.errors.append({"path": str(path), "reason": reason})
+        folder = self.library.database.quarantine_dir
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+        target = folder / f"{stamp}-{path.name}"
+        try:
+            if self._owned(path):
+                shutil.move(path, target)
+            else:
+                shutil.copyfile(path, target)
+            target.with_name(target.name + ".reason.json").write_text(
+                json.dumps({"source": str(path), "reason": reason, "time": stamp}), "utf-8")
+        except OSError as exc:
+            self.report.errors.append({"path": str(path), "reason": f"could not quarantine: {exc}"})
+
+
+def safe_unzip(archive: Path, destination: Path, limits: ZipLimits) -> int:
+    """Unpack regular files only, refusing path escapes, links, and entry/size/ratio bombs."""
+    destination = destination.resolve()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            if len(infos) > limits.max_entries:
+                raise BadRequest(f"zip refused: {len(infos)} entries (limit {limits.max_entries})")
+            declared = sum(info.file_size for info in infos)
+            if declared > limits.max_unpacked_bytes:
+                raise BadRequest(f"zip refused: unpacks to {declared} bytes (limit {limits.max_unpacked_bytes})")
+            for info in infos:
+                mode = info.external_attr >> 16
+                if stat.S_ISLNK(mode):
+                    raise BadRequest(f"zip refused: entry {info.filename!r} is a symbolic link")
+                name = info.filename.replace("\\", "/")
+                target = (destination / name).resolve()
+                if name.startswith("/") or (destination not in target.parents and target != destination):
+                    raise BadRequest(f"zip refused: entry {info.filename!r} escapes the folder")
+                if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
+                    raise BadRequest(f"zip refused: entry {info.filename!r} compression ratio too high")
+            written = 0
+            for info in infos:
+                if info.is_dir():
+                    continue
+                target = (destination / info.filename.replace("\\", "/")).resolve()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    while chunk := src.read(1024 * 1024):
+                        written += len(chunk)
+                        if written > limits.max_unpacked_bytes:  # sizes in the directory can lie
+                            raise BadRequest("zip refused: unpacked size over the limit")
+                        dst.write(chunk)
+            return written
+    except zipfile.BadZipFile as exc:
+        raise BadRequest(f"not a valid zip: {exc}") from exc
+    except RuntimeError as exc:  # encrypted entries
+        raise BadRequest(f"zip refused: {exc}") from exc

@@ -1,0 +1,292 @@
+"""The only write path for studies: stage files durably, then commit their rows in one unit.
+
+Order matters for crash safety: a file is written to TEMP, fsynced and renamed into DATABASE/
+before the transaction that creates its row commits. A crash leaves at worst a file without a row
+(which does not count and is overwritten by the next import of the same object), never a row
+without its file, and never a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from ..db import schema
+from ..db.database import Database
+from ..errors import ImportFailure
+from .instance import Instance, instance_from_dataset, read_instance
+
+StoredListener = Callable[[list[Instance]], None]
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: how every date is stored."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Staged:
+    """A file already durable under its final name, waiting for its row."""
+
+    instance: Instance
+    final_path: Path
+    size: int
+
+
+@dataclass
+class StoreOutcome:
+    """What happened to one object: 'imported' or 'already_present'."""
+
+    status: str
+    instance: Instance
+    study_pk: int | None = None
+
+
+class Library:
+    """Stores, indexes and deletes studies of one Database; fires `stored` listeners."""
+
+    def __init__(self, database: Database):
+        self.database = database
+        self._listeners: list[StoredListener] = []
+        self._write_lock = threading.Lock()
+
+    def add_listener(self, listener: StoredListener) -> None:
+        """Call `listener(instances)` after each commit of new instances (UI, jobs, plugins)."""
+        self._listeners.append(listener)
+
+    # -- staging ---------------------------------------------------------------------------------
+
+    def stage_file(self, source: Path, instance: Instance | None = None) -> Staged | None:
+        """Copy `source` durably under its UID-derived path; None if that object is already stored."""
+        instance = instance or read_instance(source)
+        return self.stage(instance, lambda tmp: shutil.copyfile(source, tmp))
+
+    def stage_dataset(self, ds: Dataset) -> Staged | None:
+        """Write a received dataset (C-STORE, DICOMweb) durably as a Part 10 file."""
+        instance = instance_from_dataset(ds)
+        if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
+            meta = FileMetaDataset()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds.file_meta = meta
+        ds.file_meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")
+        ds.file_meta.MediaStorageSOPInstanceUID = instance.sop_instance_uid
+        instance.image["transfer_syntax_uid"] = str(ds.file_meta.TransferSyntaxUID)
+        return self.stage(instance, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
+
+    def stage(self, instance: Instance, write: Callable[[Path], None]) -> Staged | None:
+        """Write an object's bytes with `write(tmp)`, fsync, and give it its final name.
+
+        The final name is taken with link(), which never replaces: if the name exists and its
+        object is in the database, this is a duplicate (None) and the stored file is untouched;
+        if no row owns it, it is a leftover of a crash and is replaced.
+        """
+        if self.known_sop_uids([instance.sop_instance_uid]):
+            return None
+        final = self.database.files_dir / instance.relative_path()
+        fd, tmp_name = tempfile.mkstemp(dir=self.database.temp_dir, suffix=".part")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+                size = os.fstat(handle.fileno()).st_size
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                if self.known_sop_uids([instance.sop_instance_uid]):
+                    return None
+                os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Staged(instance, final, size)
+
+    # -- committing ------------------------------------------------------------------------------
+
+    def known_sop_uids(self, uids: Iterable[str]) -> set[str]:
+        """Which of these SOP Instance UIDs are already stored."""
+        uids = list(uids)
+        found: set[str] = set()
+        with self.database.read() as conn:
+            for start in range(0, len(uids), 500):
+                chunk = uids[start:start + 500]
+                found.update(conn.scalars(select(schema.image.c.sop_instance_uid)
+                                          .where(schema.image.c.sop_instance_uid.in_(chunk))))
+        return found
+
+    def commit(self, staged: list[Staged]) -> list[StoreOutcome]:
+        """Create the rows of staged files in one transaction; duplicates are reported, not stored."""
+        if not staged:
+            return []
+        fsync_directories({s.final_path.parent for s in staged})
+        outcomes: list[StoreOutcome] = []
+        new_instances: list[Instance] = []
+        with self._write_lock, self.database.begin() as conn:
+            now = utcnow()
+            seen: set[str] = set()
+            existing = _existing_sops(conn, [s.instance.sop_instance_uid for s in staged])
+            touched_series: set[int] = set()
+            touched_studies: set[int] = set()
+            for item in staged:
+                inst = item.instance
+                if inst.sop_instance_uid in existing or inst.sop_instance_uid in seen:
+                    outcomes.append(StoreOutcome("already_present", inst))
+                    continue
+                seen.add(inst.sop_instance_uid)
+                study_pk = _upsert(conn, schema.study, "study_instance_uid",
+                                   {**inst.study, "date_added": now})
+                series_pk = _upsert(conn, schema.series, "series_instance_uid",
+                                    {**inst.series, "study_pk": study_pk, "date_added": now})
+                rel_path = item.final_path.relative_to(self.database.files_dir).as_posix()
+                conn.execute(insert(schema.image), [schema.with_folds(schema.image, {
+                    **inst.image, "series_pk": series_pk, "rel_path": rel_path, "file_size": item.size,
+                })])
+                touched_series.add(series_pk)
+                touched_studies.add(study_pk)
+                outcomes.append(StoreOutcome("imported", inst, study_pk))
+                new_instances.append(inst)
+            refresh_derived(conn, touched_series, touched_studies)
+        if new_instances:
+            for listener in list(self._listeners):
+                listener(new_instances)
+        return outcomes
+
+    def store_dataset(self, ds: Dataset) -> StoreOutcome:
+        """Store one received dataset now (file + row durable when this returns)."""
+        staged = self.stage_dataset(ds)
+        if staged is None:
+            return StoreOutcome("already_present", instance_from_dataset(ds))
+        return self.commit([staged])[0]
+
+    # -- deleting --------------------------------------------------------------------------------
+
+    def delete_studies(self, study_pks: Iterable[int]) -> int:
+        """Delete studies with their series, images, album memberships and files."""
+        pks = sorted(set(study_pks))
+        if not pks:
+            return 0
+        with self._write_lock, self.database.begin() as conn:
+            paths = list(conn.scalars(
+                select(schema.image.c.rel_path)
+                .join(schema.series, schema.series.c.pk == schema.image.c.series_pk)
+                .where(schema.series.c.study_pk.in_(pks))))
+            series_pks = select(schema.series.c.pk).where(schema.series.c.study_pk.in_(pks))
+            conn.execute(delete(schema.image).where(schema.image.c.series_pk.in_(series_pks)))
+            conn.execute(delete(schema.series).where(schema.series.c.study_pk.in_(pks)))
+            conn.execute(delete(schema.album_study).where(schema.album_study.c.study_pk.in_(pks)))
+            conn.execute(delete(schema.study).where(schema.study.c.pk.in_(pks)))
+        for rel in paths:
+            path = self.database.files_dir / rel
+            path.unlink(missing_ok=True)
+            _prune_empty_dirs(path.parent, self.database.files_dir)
+        return len(pks)
+
+    # -- albums ----------------------------------------------------------------------------------
+
+    def add_to_album(self, album_name: str, study_pks: Iterable[int]) -> None:
+        """Add studies to a regular album, creating the album if needed."""
+        with self._write_lock, self.database.begin() as conn:
+            album_pk = conn.scalar(select(schema.album.c.pk).where(schema.album.c.name == album_name))
+            if album_pk is None:
+                album_pk = conn.execute(insert(schema.album).values(
+                    schema.with_folds(schema.album, {"name": album_name, "smart_album": False}))
+                ).inserted_primary_key[0]
+            present = set(conn.scalars(select(schema.album_study.c.study_pk)
+                                       .where(schema.album_study.c.album_pk == album_pk)))
+            rows = [{"album_pk": album_pk, "study_pk": pk} for pk in set(study_pks) - present]
+            if rows:
+                conn.execute(insert(schema.album_study), rows)
+
+    def create_smart_album(self, name: str, predicate: str) -> None:
+        with self._write_lock, self.database.begin() as conn:
+            conn.execute(insert(schema.album).values(schema.with_folds(schema.album, {
+                "name": name, "smart_album": True, "predicate_string": predicate})))
+
+    def mark_opened(self, study_pks: Iterable[int]) -> None:
+        """Record dateOpened (feeds the 'Just Opened' smart album)."""
+        pks = list(set(study_pks))
+        if not pks:
+            return
+        with self._write_lock, self.database.begin() as conn:
+            conn.execute(update(schema.study).where(schema.study.c.pk.in_(pks))
+                         .values(date_opened=utcnow()))
+
+
+def _existing_sops(conn: Connection, uids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(uids), 500):
+        found.update(conn.scalars(select(schema.image.c.sop_instance_uid)
+                                  .where(schema.image.c.sop_instance_uid.in_(uids[start:start + 500]))))
+    return found
+
+
+def _upsert(conn: Connection, table, key: str, values: dict) -> int:
+    """Primary key of the row with this UID, inserting it first if absent (first writer wins)."""
+    pk = conn.scalar(select(table.c.pk).where(table.c[key] == values[key]))
+    if pk is not None:
+        return pk
+    return conn.execute(insert(table).values(schema.with_folds(table, values))).inserted_primary_key[0]
+
+
+_HIDDEN_UNLESS_ALONE = {"SR", "SC", "PR", "OT", "KO"}
+
+
+def study_modality(modalities: list[str]) -> str:
+    """OsiriX's Study.modality: distinct series modalities joined by '\\', SR/SC/PR/OT/KO last resort."""
+    distinct: list[str] = []
+    for modality in modalities:
+        modality = "RT" if modality == "RTSTRUCT" else modality
+        if modality and modality not in distinct:
+            distinct.append(modality)
+    shown = [m for m in distinct if m not in _HIDDEN_UNLESS_ALONE] or distinct
+    return "\\".join(shown) or "OT"
+
+
+def refresh_derived(conn: Connection, series_pks: set[int], study_pks: set[int]) -> None:
+    """Recompute counts, dates and Study.modality after images were added or removed."""
+    img, ser, stu = schema.image, schema.series, schema.study
+    for series_pk in series_pks:
+        count, first = conn.execute(select(func.count(img.c.pk), func.min(img.c.date))
+                                    .where(img.c.series_pk == series_pk)).one()
+        conn.execute(update(ser).where(ser.c.pk == series_pk).values(number_of_images=count, date=first))
+    for study_pk in study_pks:
+        count, first = conn.execute(
+            select(func.count(img.c.pk), func.min(img.c.date))
+            .join(ser, ser.c.pk == img.c.series_pk).where(ser.c.study_pk == study_pk)).one()
+        modalities = list(conn.scalars(select(ser.c.modality).where(ser.c.study_pk == study_pk)
+                                       .order_by(ser.c.date, ser.c.series_number, ser.c.pk)))
+        conn.execute(update(stu).where(stu.c.pk == study_pk).values(schema.with_folds(stu, {
+            "number_of_images": count, "date": first, "modality": study_modality(modalities)})))
+
+
+def fsync_directories(directories: Iterable[Path]) -> None:
+    """Make renames durable: fsync each directory that received a new name."""
+    for directory in directories:
+        try:
+            fd = os.open(directory, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _prune_empty_dirs(directory: Path, stop: Path) -> None:
+    while directory != stop and stop in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent

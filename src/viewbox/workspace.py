@@ -1,0 +1,205 @@
+"""The display state of the workstation: database window and open 2D viewers.
+
+Owned by the server so the control API works headless; the web UI renders it and sends user
+actions back. Every change bumps `version` and notifies listeners (the UI's live stream), so a
+RIS call and a click in the browser are the same kind of event.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterable
+
+ChangeListener = Callable[[str, dict], None]
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """What a viewer needs to know about the series it shows, resolved once from the database."""
+
+    series_pk: int
+    series_uid: str
+    study_pk: int
+    study_uid: str
+    number_of_images: int = 0
+    modality: str | None = None
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """One open 2D viewer."""
+
+    id: int
+    series: SeriesRef
+    image_index: int = 0
+    window_center: float | None = None
+    window_width: float | None = None
+    zoom: float = 1.0
+    pan_x: float = 0.0
+    pan_y: float = 0.0
+    invert: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DatabaseWindow:
+    """The database window: which database and album, the list filter and the selection."""
+
+    database: str = "default"
+    album: str = "Database"
+    filter_field: str | None = None  # "PatientName" | "PatientID"
+    filter_value: str | None = None
+    selected_study_uids: tuple[str, ...] = ()
+    selected_series_uids: tuple[str, ...] = ()
+
+
+@dataclass
+class Workspace:
+    """Display state with a lock, a version counter and change listeners."""
+
+    db_window: DatabaseWindow = field(default_factory=DatabaseWindow)
+    viewers: list[Viewer] = field(default_factory=list)
+    rows: int = 1
+    columns: int = 1
+    focused_viewer: int | None = None
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._listeners: list[ChangeListener] = []
+
+    # -- listening -------------------------------------------------------------------------------
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _changed(self, kind: str) -> None:
+        self.version += 1
+        snapshot = self.snapshot()
+        for listener in list(self._listeners):
+            listener(kind, snapshot)
+
+    def snapshot(self) -> dict:
+        """The whole state as plain data (what the UI draws and the tests read)."""
+        with self._lock:
+            return {
+                "version": self.version,
+                "db_window": asdict(self.db_window),
+                "viewers": [v.as_dict() for v in self.viewers],
+                "rows": self.rows,
+                "columns": self.columns,
+                "focused_viewer": self.focused_viewer,
+            }
+
+    # -- viewers ---------------------------------------------------------------------------------
+
+    def open_series(self, refs: Iterable[SeriesRef], *, close_others: bool = True,
+                    rows: int | None = None, columns: int | None = None) -> list[Viewer]:
+        """Open one viewer per series (closing the others first by default), focus the first."""
+        refs = list(refs)
+        with self._lock:
+            if close_others:
+                self.viewers = []
+            opened = [Viewer(id=next(self._ids), series=ref) for ref in refs]
+            self.viewers.extend(opened)
+            if rows and columns:
+                self.rows, self.columns = rows, columns
+            elif close_others:
+                self.rows, self.columns = _tiling_for(len(self.viewers))
+            if opened:
+                self.focused_viewer = opened[0].id
+            self._changed("viewers")
+            return opened
+
+    def close(self, predicate: Callable[[Viewer], bool]) -> int:
+        """Close the viewers the predicate selects; returns how many closed."""
+        with self._lock:
+            before = len(self.viewers)
+            self.viewers = [v for v in self.viewers if not predicate(v)]
+            closed = before - len(self.viewers)
+            if self.focused_viewer not in {v.id for v in self.viewers}:
+                self.focused_viewer = self.viewers[0].id if self.viewers else None
+            if closed:
+                self._changed("viewers")
+            return closed
+
+    def close_all(self) -> int:
+        return self.close(lambda _viewer: True)
+
+    def update_viewer(self, viewer_id: int, **changes) -> Viewer | None:
+        """Change a viewer's image index, window, zoom, pan or invert (user actions)."""
+        allowed = {"image_index", "window_center", "window_width", "zoom", "pan_x", "pan_y", "invert"}
+        with self._lock:
+            for position, viewer in enumerate(self.viewers):
+                if viewer.id == viewer_id:
+                    updated = replace(viewer, **{k: v for k, v in changes.items() if k in allowed})
+                    if updated.series.number_of_images:
+                        index = max(0, min(updated.image_index, updated.series.number_of_images - 1))
+                        updated = replace(updated, image_index=index)
+                    self.viewers[position] = updated
+                    self._changed("viewer")
+                    return updated
+            return None
+
+    def focus(self, viewer_id: int) -> bool:
+        with self._lock:
+            if viewer_id not in {v.id for v in self.viewers}:
+                return False
+            self.focused_viewer = viewer_id
+            self._changed("focus")
+            return True
+
+    def set_tiling(self, rows: int, columns: int) -> None:
+        with self._lock:
+            self.rows, self.columns = max(1, rows), max(1, columns)
+            self._changed("tiling")
+
+    def front_viewer(self) -> Viewer | None:
+        with self._lock:
+            return next((v for v in self.viewers if v.id == self.focused_viewer),
+                        self.viewers[0] if self.viewers else None)
+
+    def open_viewers(self) -> list[Viewer]:
+        with self._lock:
+            return list(self.viewers)
+
+    # -- database window -------------------------------------------------------------------------
+
+    def update_db_window(self, **changes) -> DatabaseWindow:
+        """Change the album, filter, selection or database shown in the database window."""
+        with self._lock:
+            self.db_window = replace(self.db_window, **changes)
+            self._changed("db_window")
+            return self.db_window
+
+    def select(self, study_uids: Iterable[str] = (), series_uids: Iterable[str] = ()) -> None:
+        self.update_db_window(selected_study_uids=tuple(dict.fromkeys(study_uids)),
+                              selected_series_uids=tuple(dict.fromkeys(series_uids)))
+
+    def reset(self, database: str) -> None:
+        """A database switch: viewers of the old database close, the window starts afresh."""
+        with self._lock:
+            self.viewers = []
+            self.focused_viewer = None
+            self.db_window = DatabaseWindow(database=database)
+            self._changed("database")
+
+
+def _tiling_for(count: int) -> tuple[int, int]:
+    """Rows × columns that fit `count` viewers, wider than tall (1, 1×2, 2×2, 2×3 …)."""
+    if count <= 1:
+        return 1, 1
+    columns = 1
+    while columns * columns < count:
+        columns += 1
+    rows = (count + columns - 1) // columns
+    return rows, columns

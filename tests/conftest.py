@@ -1,0 +1,83 @@
+"""Shared fixtures: sample files, databases on SQLite and PostgreSQL, a running workstation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+SAMPLES = Path(__file__).parent / "data" / "samples"
+POSTGRES_ENV = "VIEWBOX_TEST_POSTGRES_URL"
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server (scripts/test.sh starts one); CI must have it, so fail there."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_ENV} is not set: run the tests with scripts/test.sh")
+        pytest.skip(f"{POSTGRES_ENV} not set (scripts/test.sh starts a PostgreSQL server)")
+    return url
+
+
+def _reset_postgres(url: str) -> None:
+    from viewbox.db.database import _make_engine
+
+    engine = _make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """None for the embedded SQLite default, or a clean PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    url = postgres_url()
+    _reset_postgres(url)
+    yield url
+
+
+@pytest.fixture
+def samples() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture
+def settings(tmp_path, database_url):
+    """Settings for a workstation on a fresh data folder, both database back ends."""
+    from viewbox.config import Settings
+
+    return Settings(data_root=tmp_path / "root", database_url=database_url, port=0, dicom_port=0)
+
+
+@pytest.fixture
+def workstation(settings):
+    from viewbox.app import Workstation
+
+    ws = Workstation(settings)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path):
+    """Settings on SQLite only, for tests that are not about the database back end."""
+    from viewbox.config import Settings
+
+    return Settings(data_root=tmp_path / "root", port=0, dicom_port=0)
+
+
+@pytest.fixture
+def running(sqlite_settings):
+    """A workstation serving HTTP (and DICOM) on free ports of 127.0.0.1."""
+    from viewbox.server import RunningWorkstation
+
+    server = RunningWorkstation(sqlite_settings).start_in_thread()
+    yield server
+    server.stop()
