@@ -387,7 +387,8 @@ def test_load_frames_reports_what_the_viewer_needs():
 
 
 def test_png_round_trips_exactly():
-    for array in (render_frame(sample(CT_WINDOWED)), render_frame(sample(RGB_PLANAR))):
+    grey, colour = render_frame(sample(CT_WINDOWED)), render_frame(sample(RGB_PLANAR))
+    for array in (grey, colour, grey[:1], grey[:, :1], grey[::3, 1::2], colour[5:9, ::-1]):
         decoded = np.asarray(Image.open(io.BytesIO(encode_png(array))))
         assert np.array_equal(decoded, array)
 
