@@ -73,3 +73,15 @@ class RemoteFailure(ViewboxError):
     """A DICOM peer or download source failed or could not be reached."""
 
     http_status = 502
+
+
+class UnknownLocation(ViewboxError):
+    """No configured Location has that name (Retrieve answers error -2)."""
+
+    http_status = 404
+
+
+class NoMatch(ViewboxError):
+    """The remote query matched nothing (Retrieve answers error -3)."""
+
+    http_status = 404
