@@ -88,22 +88,33 @@ def reference_lut(item: pydicom.Dataset, x: np.ndarray) -> np.ndarray:
     return data[np.clip(x.astype(np.int64) - first, 0, (entries or 65536) - 1)]
 
 
+def functional_group(ds: pydicom.Dataset, frame: int, keyword: str) -> pydicom.Dataset:
+    """Where an enhanced object keeps a frame's attributes (per-frame first, then shared)."""
+    for groups, item in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
+        if groups in ds and keyword in ds[groups][item]:
+            return ds[groups][item][keyword][0]
+    return ds
+
+
 def reference_grayscale(
     ds: pydicom.Dataset,
     stored: np.ndarray,
     center: float | None = None,
     width: float | None = None,
     invert: bool = False,
+    frame: int = 0,
 ) -> np.ndarray:
     x = stored.astype(np.float64)
+    rescale = functional_group(ds, frame, "PixelValueTransformationSequence")
+    voi = functional_group(ds, frame, "FrameVOILUTSequence")
     if "ModalityLUTSequence" in ds:
         x = reference_lut(ds.ModalityLUTSequence[0], x)
     else:
-        x = x * float(ds.get("RescaleSlope", 1) or 1) + float(ds.get("RescaleIntercept", 0) or 0)
-    if center is None and "WindowCenter" in ds:
+        x = x * float(rescale.get("RescaleSlope", 1) or 1) + float(rescale.get("RescaleIntercept", 0) or 0)
+    if center is None and "WindowCenter" in voi:
         first = lambda v: float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)
-        center, width = first(ds.WindowCenter), first(ds.WindowWidth)
-    function = str(ds.get("VOILUTFunction", "LINEAR"))
+        center, width = first(voi.WindowCenter), first(voi.WindowWidth)
+    function = str(voi.get("VOILUTFunction", "LINEAR"))
     if center is not None:
         c, w = center, width
         if function == "SIGMOID":
@@ -288,6 +299,15 @@ def test_segmented_palette_renders_in_colour():
     assert (rendered[..., 0] != rendered[..., 1]).mean() > 0.01
 
 
+def test_explicit_window_on_colour_applies_linear_to_each_channel():
+    ds = pydicom.dcmread(sample(RGB_PLANAR))
+    rgb = native_stored_values(ds, 0)
+    windowed = render_frame(sample(RGB_PLANAR), window_center=100, window_width=120)
+    assert_close(windowed, reference_grayscale(ds, rgb, 100, 120))
+    identity = render_frame(sample(RGB_PLANAR), window_center=128, window_width=256)
+    assert np.array_equal(identity, rgb)
+
+
 def test_invert_on_colour_inverts_every_channel():
     normal = render_frame(sample(RGB_PLANAR))
     assert np.array_equal(render_frame(sample(RGB_PLANAR), invert=True), 255 - normal)
@@ -300,11 +320,25 @@ def test_multiframe_renders_the_requested_frame():
     ds = pydicom.dcmread(sample(MULTIFRAME_CT))
     source = load_frames(sample(MULTIFRAME_CT))
     assert (source.number_of_frames, source.rows, source.columns) == (2, 512, 512)
-    second = render_frame(source, 1)
-    assert_close(second, reference_grayscale(ds, native_stored_values(ds, 1)))
-    assert not np.array_equal(second, render_frame(source, 0))
+    second = render_frame(source, 1, window_center=500, window_width=1500)
+    assert_close(second, reference_grayscale(ds, native_stored_values(ds, 1), 500, 1500, frame=1))
+    assert not np.array_equal(second, render_frame(source, 0, window_center=500, window_width=1500))
     with pytest.raises(NotFound):
         render_frame(source, 2)
+
+
+def test_enhanced_multiframe_uses_per_frame_then_shared_functional_groups():
+    ds = pydicom.dcmread(sample(MULTIFRAME_CT))  # Enhanced CT: rescale and window only in shared groups
+    assert "RescaleIntercept" not in ds and "WindowCenter" not in ds
+    voi = pydicom.Dataset()
+    voi.WindowCenter, voi.WindowWidth = 300, 1000
+    ds.PerFrameFunctionalGroupsSequence[1].FrameVOILUTSequence = [voi]
+    for frame in (0, 1):
+        expected = reference_grayscale(ds, native_stored_values(ds, frame), frame=frame)
+        assert_close(render_frame(ds, frame), expected)
+    source = load_frames(sample(MULTIFRAME_CT))
+    assert source.default_window() == Window(49.0, 102.0)
+    assert source.rescale_for(1) == (1.0, -1024.0)
 
 
 @pytest.mark.parametrize(

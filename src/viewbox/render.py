@@ -73,6 +73,7 @@ class LookupTable:
 class DecodedFrame:
     """Decoded stored values of one frame plus their range (computed once, reused per window)."""
 
+    index: int
     pixels: np.ndarray
     low: float
     high: float
@@ -98,8 +99,9 @@ class FrameSource:
             self.photometric_interpretation = str(dataset.get("PhotometricInterpretation") or "").strip().upper()
             self.modality = str(dataset.get("Modality") or "")
             self.bits_stored = int(dataset.get("BitsStored") or dataset.get("BitsAllocated") or 8)
-            self.file_window = _first_window(dataset)
-            self.voi_lut_function = str(dataset.get("VOILUTFunction") or "LINEAR").strip().upper()
+            self._functional_groups = _has_functional_groups(dataset)
+            self.file_window = self.window_for(0)
+            self.voi_lut_function = self.voi_function_for(0)
             self._rescale = _rescale(dataset)
             self._modality_lut = _first_lut(dataset, "ModalityLUTSequence")
             self._voi_lut = _first_lut(dataset, "VOILUTSequence")
@@ -130,13 +132,41 @@ class FrameSource:
         if pixels.size == 0:
             raise RenderError(f"{self.name}: frame {index} is empty")
         low, high = (float(pixels.min()), float(pixels.max())) if not self.is_color else (0.0, 255.0)
-        return DecodedFrame(np.ascontiguousarray(pixels), low, high)
+        return DecodedFrame(index, np.ascontiguousarray(pixels), low, high)
 
-    def modality_values(self, stored: np.ndarray) -> np.ndarray:
+    def window_for(self, index: int) -> Window | None:
+        """The file's window for a frame: per-frame or shared Frame VOI LUT (enhanced objects), else top level."""
+        item = self._functional_group(index, "FrameVOILUTSequence")
+        return _first_window(item if item is not None else self.dataset)
+
+    def voi_function_for(self, index: int) -> str:
+        item = self._functional_group(index, "FrameVOILUTSequence")
+        function = (item if item is not None and "VOILUTFunction" in item else self.dataset).get("VOILUTFunction")
+        return str(function or "LINEAR").strip().upper()
+
+    def rescale_for(self, index: int) -> tuple[float, float]:
+        """(slope, intercept) for a frame: Pixel Value Transformation functional group, else top level."""
+        item = self._functional_group(index, "PixelValueTransformationSequence")
+        return _rescale(item) if item is not None else self._rescale
+
+    def _functional_group(self, index: int, keyword: str) -> Dataset | None:
+        """PS3.3 C.7.6.16: a per-frame item overrides the shared one."""
+        if not self._functional_groups:
+            return None
+        for groups_keyword, item_index in (
+            ("PerFrameFunctionalGroupsSequence", index),
+            ("SharedFunctionalGroupsSequence", 0),
+        ):
+            groups = self.dataset.get(groups_keyword)
+            if groups and item_index < len(groups) and groups[item_index].get(keyword):
+                return groups[item_index].get(keyword)[0]
+        return None
+
+    def modality_values(self, stored: np.ndarray, index: int = 0) -> np.ndarray:
         """Stored values → modality units (Modality LUT Sequence wins over rescale, as in PS3.3 C.11.1)."""
         if self._modality_lut is not None:
             return self._modality_lut.apply(stored).astype(np.float64)
-        slope, intercept = self._rescale
+        slope, intercept = self.rescale_for(index)
         values = stored.astype(np.float64 if stored.size <= MAX_TABLE_SPAN else np.float32)
         if slope != 1.0:
             values *= slope
@@ -148,19 +178,20 @@ class FrameSource:
         """The window that maps the frame's lowest modality value to black and highest to white."""
         if self.is_color:
             return Window(128.0, 256.0)
-        ends = self.modality_values(np.array([frame.low, frame.high]))
-        if self._modality_lut is not None:
-            domain = np.arange(int(frame.low), int(frame.high) + 1)
-            mapped = self.modality_values(domain)
-            ends = np.array([mapped.min(), mapped.max()])
+        if self._modality_lut is not None:  # a LUT need not be monotonic: look at every entry used
+            ends = self.modality_values(np.arange(int(frame.low), int(frame.high) + 1))
+        else:
+            ends = self.modality_values(np.array([frame.low, frame.high]), frame.index)
         low, high = float(ends.min()), float(ends.max())
         return Window((low + high + 1) / 2, high - low + 1)
 
-    def default_window(self, first_frame: DecodedFrame | None = None) -> Window:
-        """The file's first Window Center/Width, else the range of (frame 0's) modality values."""
-        if self.file_window is not None and not self.is_color:
-            return self.file_window
-        return self.range_window(first_frame if first_frame is not None else self.decode(0))
+    def default_window(self, frame: DecodedFrame | None = None) -> Window:
+        """The file's first Window Center/Width for the frame, else the range of its modality values."""
+        index = 0 if frame is None else frame.index
+        file_window = self.window_for(index)
+        if file_window is not None and not self.is_color:
+            return file_window
+        return self.range_window(frame if frame is not None else self.decode(0))
 
     def display(self, frame: DecodedFrame, window: Window | None = None, invert: bool = False) -> np.ndarray:
         """Decoded frame → uint8 (H, W) or (H, W, 3) for the screen; `window` overrides the file's VOI."""
@@ -181,11 +212,11 @@ class FrameSource:
     def _gray_to_display(
         self, stored: np.ndarray, frame: DecodedFrame, window: Window | None, invert_output: bool
     ) -> np.ndarray:
-        values = self.modality_values(stored)
-        if window is None and self.file_window is not None:
-            window = self.file_window
+        values = self.modality_values(stored, frame.index)
+        if window is None:
+            window = self.window_for(frame.index)
         if window is not None:
-            levels = apply_window(values, window, self.voi_lut_function)
+            levels = apply_window(values, window, self.voi_function_for(frame.index))
         elif self._voi_lut is not None:
             levels = self._voi_lut.apply(values) * (255.0 / max(_table_max(self._voi_lut), 1))
         else:
@@ -356,7 +387,9 @@ class Renderer:
 
     def open(self, path: str | os.PathLike[str]) -> FrameSource:
         """The parsed file, from cache when unchanged on disk."""
-        key = _file_key(path)
+        return self._open(path, _file_key(path))
+
+    def _open(self, path: str | os.PathLike[str], key: tuple[str, int, int]) -> FrameSource:
         with self._lock:
             source = self._sources.get(key)
             if source is not None:
@@ -370,16 +403,15 @@ class Renderer:
         return source
 
     def frame(self, path: str | os.PathLike[str], index: int = 0) -> tuple[FrameSource, DecodedFrame]:
-        """The decoded frame, from cache when possible."""
-        key = (*_file_key(path), index)
+        """The file and one decoded frame, each from cache when possible."""
+        file_key = _file_key(path)
+        source = self._open(path, file_key)
+        key = (*file_key, index)
         with self._lock:
             decoded = self._frames.get(key)
             if decoded is not None:
                 self._frames.move_to_end(key)
-                source = self._sources.get(key[:-1])
-                if source is not None:
-                    return source, decoded
-        source = self.open(path)
+                return source, decoded
         decoded = source.decode(index)
         with self._lock:
             if key not in self._frames:
@@ -393,9 +425,10 @@ class Renderer:
     def default_window(self, path: str | os.PathLike[str]) -> Window:
         """What the viewer starts with: the file's window, else the range of frame 0."""
         source = self.open(path)
-        if source.file_window is not None and not source.is_color:
-            return source.file_window
-        return source.range_window(self.frame(path, 0)[1])
+        file_window = source.window_for(0)
+        if file_window is not None and not source.is_color:
+            return file_window
+        return source.default_window(self.frame(path, 0)[1])
 
     def render_array(
         self,
@@ -476,7 +509,7 @@ def _override(
     if center is None and width is None:
         return None
     if center is None or width is None:
-        fallback = source.file_window if source.file_window is not None else source.range_window(decoded)
+        fallback = source.default_window(decoded)
         center = fallback.center if center is None else center
         width = fallback.width if width is None else width
     if not (np.isfinite(center) and np.isfinite(width)) or width <= 0:
@@ -509,6 +542,10 @@ def _first_window(dataset: Dataset) -> Window | None:
     if center is None or width is None or not np.isfinite(center) or not np.isfinite(width) or width <= 0:
         return None
     return Window(center, width)
+
+
+def _has_functional_groups(dataset: Dataset) -> bool:
+    return "PerFrameFunctionalGroupsSequence" in dataset or "SharedFunctionalGroupsSequence" in dataset
 
 
 def _rescale(dataset: Dataset) -> tuple[float, float]:
