@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
-import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_partial
-from pydicom.tag import BaseTag
+from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, as_pixel_options, get_decoder
+from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from viewbox.errors import BadRequest, NotFound, ViewboxError
@@ -131,7 +131,12 @@ class FrameSource:
             raise RenderError(f"{self.name}: unexpected decoded shape {pixels.shape}")
         if pixels.size == 0:
             raise RenderError(f"{self.name}: frame {index} is empty")
-        low, high = (float(pixels.min()), float(pixels.max())) if not self.is_color else (0.0, 255.0)
+        if self.is_color:
+            low, high = 0.0, 255.0
+        else:
+            low, high = float(np.nanmin(pixels)), float(np.nanmax(pixels))
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise RenderError(f"{self.name}: frame {index} has no finite pixel values")
         return DecodedFrame(index, np.ascontiguousarray(pixels), low, high)
 
     def window_for(self, index: int) -> Window | None:
@@ -167,6 +172,7 @@ class FrameSource:
         if self._modality_lut is not None:
             return self._modality_lut.apply(stored).astype(np.float64)
         slope, intercept = self.rescale_for(index)
+        # float64 for lookup-table domains (small); float32 when applied to a whole float frame
         values = stored.astype(np.float64 if stored.size <= MAX_TABLE_SPAN else np.float32)
         if slope != 1.0:
             values *= slope
@@ -227,7 +233,7 @@ class FrameSource:
 
     def _display_color(self, frame: DecodedFrame, window: Window | None, invert: bool) -> np.ndarray:
         if self.photometric_interpretation == "PALETTE COLOR":
-            rgb = self._palette().take(frame.pixels.astype(np.intp, copy=False), axis=0)
+            rgb = self._palette().take(frame.pixels, axis=0, mode="clip")
         elif frame.pixels.dtype == np.uint8:
             rgb = frame.pixels
         else:
@@ -260,7 +266,8 @@ def apply_window(values: np.ndarray, window: Window, function: str = "LINEAR") -
     """VOI windowing to 0..255 floats with the formulas of PS3.3 C.11.2.1.2 and C.11.2.1.3."""
     center, width = float(window.center), float(window.width)
     if function == "SIGMOID":
-        return 255.0 / (1.0 + np.exp(-4.0 * (values - center) / max(width, 1e-9)))
+        with np.errstate(over="ignore"):  # exp overflowing to inf correctly gives 0
+            return 255.0 / (1.0 + np.exp(-4.0 * (values - center) / max(width, 1e-9)))
     if function == "LINEAR_EXACT":
         width = max(width, 1e-9)
         return np.clip(((values - center) / width + 0.5) * 255.0, 0.0, 255.0)
@@ -528,7 +535,7 @@ def _file_key(path: str | os.PathLike[str]) -> tuple[str, int, int]:
 def _first_value(value: object) -> float | None:
     if value is None or value == "":
         return None
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+    if isinstance(value, (list, tuple, MultiValue)):
         if len(value) == 0:  # type: ignore[arg-type]
             return None
         value = value[0]  # type: ignore[index]
