@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from viewbox.render import Renderer, encode
+from viewbox.render import MEDIA_TYPES, Renderer, encode
 
 INSIDE_NAMESPACE = "VIEWBOX_BENCH_IN_NETNS"
 ORTHANC_HTTP_PORT = 8042
@@ -102,6 +103,53 @@ def bench_viewbox(path: Path, fmt: str, repeat: int) -> dict[str, tuple[float, f
     results[f"  of which window only"] = percentiles(
         time_calls(lambda: renderer.render_array(path, 0, window_center=center, window_width=width), repeat)
     )
+    return results
+
+
+def bench_viewbox_http(path: Path, repeat: int) -> dict[str, tuple[float, float]]:
+    """The same renders behind a minimal stdlib HTTP/1.1 server, so the comparison with Orthanc
+    includes a socket round trip (the real web layer is Starlette; this isolates rendering)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    import httpx
+
+    renderer = Renderer()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            query = parse_qs(urlparse(self.path).query)
+            fmt = query["fmt"][0]
+            body = renderer.render(
+                path, 0, window_center=float(query["wc"][0]), window_width=float(query["ww"][0]), fmt=fmt
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", MEDIA_TYPES[fmt])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    results = {}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", timeout=30) as client:
+            for fmt in ("jpeg", "png"):
+                params = {"wc": WINDOW[0], "ww": WINDOW[1], "fmt": fmt}
+                client.get("/", params=params).raise_for_status()
+                samples = time_calls(lambda: client.get("/", params=params).content, repeat)
+                results[f"Viewbox HTTP warm ({fmt})"] = percentiles(samples)
+    finally:
+        server.shutdown()
+        server.server_close()
     return results
 
 
@@ -198,6 +246,7 @@ def run(repeat: int, with_orthanc: bool) -> None:
         results: dict[str, object] = {}
         for fmt in ("jpeg", "png"):
             results.update(bench_viewbox(path, fmt, repeat))
+        results.update(bench_viewbox_http(path, repeat))
         if with_orthanc:
             results.update(bench_orthanc(path, workdir, repeat))
         orthanc_png = results.pop("__orthanc_png", None)
