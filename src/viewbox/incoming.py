@@ -2,7 +2,7 @@
 
 Polls rather than relying on inotify, so it works on network shares too. A file is taken only
 once its size and modification time have stayed the same for one poll (still being copied
-otherwise). Imported files are removed; unusable ones go to QUARANTINE (the importer moves them).
+otherwise). Imported files are removed; unusable and non-DICOM ones are moved to QUARANTINE.
 """
 
 from __future__ import annotations
@@ -60,8 +60,13 @@ class IncomingWatcher:
             report = self.workstation.import_paths(stable, move=True)
             log.info("INCOMING: %d imported, %d already present, %d not DICOM, %d quarantined",
                      report.imported, report.already_present, report.not_dicom, report.quarantined)
-            for path in stable:  # not-DICOM files are not kept in INCOMING either
-                path.unlink(missing_ok=True)
+            for path in stable:  # what the importer left (not DICOM) is kept aside, not deleted
+                if path.exists():
+                    quarantine = self.workstation.database.quarantine_dir
+                    try:
+                        os.replace(path, quarantine / f"not-dicom-{path.name}")
+                    except OSError:
+                        log.exception("could not move %s out of INCOMING", path)
             _remove_empty_subfolders(folder)
         return len(stable)
 

@@ -6,7 +6,9 @@ port 0), so both exercise exactly the same start-up and shut-down.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import threading
 import time
@@ -20,6 +22,23 @@ from .dicom.node import DicomNode
 from .incoming import IncomingWatcher
 
 log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a SIGTERM/SIGINT ends `run()` normally instead of re-raising the
+    signal, so the DICOM node, the INCOMING watcher and the database are closed too."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
 
 
 class RunningWorkstation:
@@ -39,7 +58,7 @@ class RunningWorkstation:
             ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
             timeout_keep_alive=30, limit_concurrency=1000,
         )
-        self.server = uvicorn.Server(config)
+        self.server = _Server(config)
         self.node = DicomNode(self.workstation) if settings.dicom_enabled else None
         self.watcher = IncomingWatcher(self.workstation)
         self.workstation.on_shutdown(self._ask_exit)

@@ -1,0 +1,5 @@
+"""`python -m viewbox` runs the CLI."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,110 @@
+"""The `viewbox` command as a user runs it: import, info, serve (with INCOMING), configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from viewbox.config import Location, Settings, load_settings
+from viewbox.errors import ConfigError
+
+
+def viewbox(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "viewbox", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_import_json_and_info(tmp_path, samples):
+    result = viewbox("import", "--data", str(tmp_path), "--json",
+                     str(samples / "pydicom/test_files/dicomdirtests"),
+                     str(samples / "pydicom/test_files/MR_truncated.dcm"), str(samples / "README.md"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {k: report[k] for k in ("imported", "already_present", "not_dicom", "quarantined")} == {
+        "imported": 31, "already_present": 0, "not_dicom": 3, "quarantined": 1}
+    assert report["errors"][0]["path"].endswith("MR_truncated.dcm")
+    again = json.loads(viewbox("import", "--data", str(tmp_path), "--json",
+                               str(samples / "pydicom/test_files/dicomdirtests")).stdout)
+    assert again["already_present"] == 31 and again["imported"] == 0
+    info = json.loads(viewbox("info", "--data", str(tmp_path), "--json").stdout)
+    assert {k: info[k] for k in ("patients", "studies", "series", "images", "albums")} == {
+        "patients": 2, "studies": 6, "series": 13, "images": 31, "albums": 19}
+    assert info["data"] == str(tmp_path / "Viewbox Data")
+
+
+def test_bad_configuration_lists_every_problem(tmp_path):
+    config = tmp_path / "viewbox.toml"
+    config.write_text('port = "eighty"\naet = "A_TITLE_THAT_IS_FAR_TOO_LONG"\nfrobnicate = 1\n')
+    result = viewbox("info", "--config", str(config), "--data", str(tmp_path))
+    assert result.returncode == 2
+    for fragment in ("port", "aet", "frobnicate"):
+        assert fragment in result.stderr
+
+
+def test_settings_precedence_file_env_flags(tmp_path):
+    config = tmp_path / "viewbox.toml"
+    config.write_text('port = 9000\ndicom_port = 11113\naet = "FROMFILE"\n'
+                      '[[locations]]\nname = "PACS"\nae_title = "ORTHANC"\nhost = "127.0.0.1"\nport = 4242\n')
+    settings = load_settings(config, environ={"VIEWBOX_PORT": "9100", "VIEWBOX_AET": "FROMENV"},
+                             overrides={"aet": "FROMFLAG"})
+    assert (settings.port, settings.dicom_port, settings.aet) == (9100, 11113, "FROMFLAG")
+    assert settings.location("PACS") == Location("PACS", "ORTHANC", "127.0.0.1", 4242)
+    with pytest.raises(ConfigError) as problem:
+        load_settings(None, environ={"VIEWBOX_HOST": "0.0.0.0"})
+    assert "without authentication" in problem.value.message
+    assert load_settings(None, environ={"VIEWBOX_HOST": "0.0.0.0", "VIEWBOX_TOKEN": "s3cret"}).host == "0.0.0.0"
+
+
+def test_serve_imports_incoming_and_stops_on_sigterm(tmp_path, samples):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "viewbox", "serve", "--data", str(tmp_path), "--port", "0",
+         "--dicom-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines: list[str] = []
+        url = None
+        while url is None:
+            line = process.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            if "control API" in line:
+                url = line.split(": ", 1)[1].strip()
+        assert httpx.get(url, follow_redirects=False).status_code < 500
+        incoming = tmp_path / "Viewbox Data" / "INCOMING"
+        shutil.copy(samples / "pydicom/test_files/CT_small.dcm", incoming / "ct.dcm")
+        (incoming / "note.txt").write_text("not DICOM")
+        wait_for(lambda: not any(incoming.iterdir()), what="INCOMING to empty")
+        stored = list((tmp_path / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
+        assert (tmp_path / "Viewbox Data" / "QUARANTINE" / "not-dicom-note.txt").exists()
+        assert len(stored) == 1
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert "Viewbox stopped." in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_settings_defaults_are_loopback_and_osirix_ports():
+    settings = Settings()
+    assert (settings.host, settings.port, settings.dicom_port, settings.aet) == ("127.0.0.1", 8080, 11112, "VIEWBOX")
+    assert settings.data_dir.name == "Viewbox Data"
