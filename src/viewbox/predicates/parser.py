@@ -167,7 +167,7 @@ class _Parser:
                     if not self.is_op(")"):
                         nxt = self.peek()
                         if nxt.kind == "EOF":
-                            raise PredicateError("unbalanced '(' (expected ')')", tok.pos)
+                            raise PredicateError(f"expected ')' to close the '(' at column {tok.pos}", nxt.pos)
                         raise PredicateError(f"expected ')', found {nxt.describe()}", nxt.pos)
                     self.advance()
                     result = (inner, self.i)
@@ -220,7 +220,9 @@ class _Parser:
             if self.is_kw("NOT") and self.is_kw("IN", ahead=1):
                 raise PredicateError("'NOT IN' is not an operator; write NOT (x IN {…})", tok.pos)
             if quantifier and tok.kind == "EOF":
-                raise PredicateError(f"expected a comparison after {start.describe()} {ast.key_path_text(left)}", tok.pos)
+                raise PredicateError(
+                    f"expected a comparison operator after '{start.text} {ast.key_path_text(left)}'", tok.pos
+                )
             what = f" after {prev.describe()}" if prev else ""
             raise PredicateError(f"expected a comparison operator{what}, found {tok.describe()}", tok.pos)
         self.advance()
@@ -395,7 +397,7 @@ class _Parser:
             if not self.is_op(")"):
                 nxt = self.peek()
                 if nxt.kind == "EOF":
-                    raise PredicateError("unbalanced '(' (expected ')')", tok.pos)
+                    raise PredicateError(f"expected ')' to close the '(' at column {tok.pos}", nxt.pos)
                 raise PredicateError(f"expected ')', found {nxt.describe()}", nxt.pos)
             self.advance()
             return inner

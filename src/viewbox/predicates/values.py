@@ -300,6 +300,7 @@ def regex_source(pattern: str, case_insensitive: bool) -> str:
 @lru_cache(maxsize=256)
 def compile_regex(pattern: str, case_insensitive: bool, pos: int) -> re.Pattern:
     try:
+        re.compile(pattern)  # errors relative to the pattern as written
         return re.compile(regex_source(pattern, case_insensitive))
     except (re.error, RecursionError, OverflowError) as exc:
         raise PredicateError(f"invalid regular expression {pattern!r}: {exc}", pos) from None
