@@ -13,6 +13,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -20,10 +21,11 @@ from typing import Callable, Iterator
 import pydicom
 
 from ..errors import BadRequest, ImportFailure
-from .instance import NotDicom, read_instance
-from .store import Library, Staged, utcnow
+from .instance import Instance, NotDicom, read_instance
+from .store import Library, utcnow
 
 BATCH_SIZE = 64
+MAX_ZIP_NESTING = 3
 Progress = Callable[["ImportReport"], None]
 
 
@@ -64,20 +66,25 @@ class Importer:
         self.zip_limits = zip_limits
         self.progress = progress
         self.report = ImportReport()
-        self._batch: list[Staged] = []
-        self._batch_sources: list[Path] = []
-        self._batch_uids: set[str] = set()
+        self._batch: list[tuple[Path, Instance, Future]] = []
+        self._copiers: ThreadPoolExecutor | None = None
+        self._zip_depth = 0
 
     def run(self, paths: list[Path]) -> ImportReport:
         """Import every path (files, folders, zips, DICOMDIRs); never stops on a bad file."""
-        for path in paths:
-            path = Path(path)
-            if not path.exists():
-                self.report.errors.append({"path": str(path), "reason": "no such file or folder"})
-                continue
-            for file_path in self._files(path):
-                self._one(file_path)
-        self._flush()
+        # Copies run in threads (the kernel does the work, the GIL is free) while the next
+        # headers are parsed.
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="viewbox-copy") as copiers:
+            self._copiers = copiers
+            for path in paths:
+                path = Path(path)
+                if not path.exists():
+                    self.report.errors.append({"path": str(path), "reason": "no such file or folder"})
+                    continue
+                for file_path in self._files(path):
+                    self._one(file_path)
+            self._flush()
+        self._copiers = None
         return self.report
 
     # -- finding files -----------------------------------------------------------------------------
@@ -98,10 +105,7 @@ class Importer:
     def _expand(self, path: Path) -> Iterator[Path]:
         if path.is_symlink() or not path.is_file():
             return
-        if zipfile.is_zipfile(path):
-            yield from self._zip(path)
-        else:
-            yield path
+        yield path  # zips are recognised in _one, which reads the first bytes anyway
 
     def _dicomdir(self, path: Path) -> Iterator[Path]:
         try:
@@ -142,21 +146,22 @@ class Importer:
         self.report.seen += 1
         try:
             instance = read_instance(path)
-            uid = instance.sop_instance_uid
-            if uid in self._batch_uids:
-                self.report.already_present += 1
-                self._consumed(path)
-            else:
-                staged = self.library.stage_file(path, instance)
-                if staged is None:
-                    self.report.already_present += 1
-                    self._consumed(path)
-                else:
-                    self._batch.append(staged)
-                    self._batch_sources.append(path)
-                    self._batch_uids.add(uid)
+            instance.dataset = None  # the header is in the row values now; free it
+            self._batch.append((path, instance, self._copiers.submit(self.library.copy_to_temp, path)))
         except NotDicom:
-            self.report.not_dicom += 1
+            if zipfile.is_zipfile(path):
+                self.report.seen -= 1  # the zip's entries are counted, not the zip
+                if self._zip_depth >= MAX_ZIP_NESTING:
+                    self.report.errors.append({"path": str(path), "reason": "zip refused: nested too deep"})
+                    return
+                self._zip_depth += 1
+                try:
+                    for entry in self._zip(path):
+                        self._one(entry)
+                finally:
+                    self._zip_depth -= 1
+            else:
+                self.report.not_dicom += 1
         except ImportFailure as exc:
             self._quarantine(path, exc.message)
         except OSError as exc:
@@ -169,9 +174,24 @@ class Importer:
     def _flush(self) -> None:
         if not self._batch:
             return
-        batch, sources = self._batch, self._batch_sources
-        self._batch, self._batch_sources, self._batch_uids = [], [], set()
-        for outcome, source in zip(self.library.commit(batch), sources):
+        batch, self._batch = self._batch, []
+        copies, sources = [], []
+        for source, instance, future in batch:
+            try:
+                tmp, size = future.result()
+            except OSError as exc:
+                self.report.errors.append({"path": str(source), "reason": f"{type(exc).__name__}: {exc}"})
+                continue
+            copies.append((instance, tmp, size))
+            sources.append(source)
+        placed = self.library.place(copies)
+        staged = [item for item in placed if item is not None]
+        for item, source in zip(placed, sources):
+            if item is None:
+                self.report.already_present += 1
+                self._consumed(source)
+        staged_sources = [source for item, source in zip(placed, sources) if item is not None]
+        for outcome, source in zip(self.library.commit(staged), staged_sources):
             if outcome.status == "imported":
                 self.report.imported += 1
                 uid = outcome.instance.study_instance_uid
@@ -183,7 +203,7 @@ class Importer:
 
     def _owned(self, path: Path) -> bool:
         """Files we may move or delete: the caller said so, or they are our own unpacked copies."""
-        return self.move or self.library.database.temp_dir.resolve() in path.resolve().parents
+        return self.move or str(path).startswith(str(self.library.database.temp_dir) + os.sep)
 
     def _consumed(self, path: Path) -> None:
         if self._owned(path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from ..db import schema
 from ..db.database import Database
@@ -119,3 +119,78 @@ def album_member_condition(album_pk: int) -> ColumnElement[bool]:
     """Condition on Study for members of a regular album."""
     return schema.study.c.pk.in_(select(schema.album_study.c.study_pk)
                                  .where(schema.album_study.c.album_pk == album_pk))
+
+
+# -- the web UI's database window ------------------------------------------------------------------
+
+STUDY_LIST_SORTS = ("name", "patientID", "dateOfBirth", "date", "modality", "studyName",
+                    "accessionNumber", "numberOfImages", "dateAdded")
+
+
+def study_page(database: Database, condition: ColumnElement[bool] | None = None, *,
+               search: str | None = None, sort: str = "date", descending: bool = True,
+               offset: int = 0, limit: int = 500) -> tuple[int, list[dict]]:
+    """One page of the study list and the total matching: the UI never loads a whole database.
+
+    `search` matches, case- and diacritic-insensitively, anywhere in the patient's name, patient
+    ID, accession number or study description; `sort` is an OsiriX Study attribute name.
+    """
+    study = schema.study.c
+    conditions = [condition] if condition is not None else []
+    if search and search.strip():
+        folded = schema.fold(search.strip(), True, True)
+        pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        name_with_spaces = func.replace(study.patient_name__cd, "^", " ")
+        conditions.append(or_(*(column.like(pattern, escape="\\") for column in (
+            study.patient_name__cd, name_with_spaces, study.patient_id__cd,
+            study.accession_number__cd, study.study_description__cd))))
+    where = and_(*conditions) if conditions else None
+    attribute = schema.ATTRIBUTES["Study"].get(sort if sort in STUDY_LIST_SORTS else "date")
+    column = schema.study.c[attribute.column]
+    if attribute.foldable:
+        column = schema.study.c[f"{attribute.column}__cd"]
+    order = column.desc() if descending else column.asc()
+    counted = select(func.count()).select_from(schema.study)
+    statement = select(schema.study)
+    if where is not None:
+        counted, statement = counted.where(where), statement.where(where)
+    statement = statement.order_by(order.nulls_last(), schema.study.c.pk).offset(max(0, offset)).limit(limit)
+    with database.read() as conn:
+        total = conn.scalar(counted) or 0
+        rows = [dict(row) for row in conn.execute(statement).mappings()]
+    return total, rows
+
+
+def count_studies(database: Database, condition: ColumnElement[bool] | None = None) -> int:
+    statement = select(func.count()).select_from(schema.study)
+    if condition is not None:
+        statement = statement.where(condition)
+    with database.read() as conn:
+        return conn.scalar(statement) or 0
+
+
+def patient_filter_condition(field: str | None, value: str | None) -> ColumnElement[bool] | None:
+    """DisplayStudyListByPatientName/…ById as a condition: a case-insensitive match anywhere,
+    with `^` and spaces in names treated alike (as OsiriX's search field does)."""
+    if not field or not value:
+        return None
+    folded = schema.fold(value.strip(), True, True)
+    pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    study = schema.study.c
+    if field.lower() == "patientid":
+        return study.patient_id__cd.like(pattern, escape="\\")
+    return or_(study.patient_name__cd.like(pattern, escape="\\"),
+               func.replace(study.patient_name__cd, "^", " ").like(pattern.replace("^", " "), escape="\\"))
+
+
+def series_frame_counts(database: Database, series_pks: Iterable[int]) -> dict[int, int]:
+    """Frames per series (a multi-frame image counts each of its frames): what a viewer scrolls."""
+    pks = list(series_pks)
+    if not pks:
+        return {}
+    image = schema.image.c
+    statement = (select(image.series_pk, func.sum(func.coalesce(image.number_of_frames, 1)))
+                 .where(image.series_pk.in_(pks)).group_by(image.series_pk))
+    with database.read() as conn:
+        counts = {pk: int(total or 0) for pk, total in conn.execute(statement)}
+    return {pk: counts.get(pk, 0) for pk in pks}

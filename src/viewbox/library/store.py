@@ -108,9 +108,49 @@ class Library:
                 if self.known_sop_uids([instance.sop_instance_uid]):
                     return None
                 os.replace(tmp, final)
+            fsync_directories([final.parent])
         finally:
             tmp.unlink(missing_ok=True)
         return Staged(instance, final, size)
+
+    def copy_to_temp(self, source: Path) -> tuple[Path, int]:
+        """Copy a file into TEMP (not yet durable); runs in import worker threads."""
+        fd, tmp_name = tempfile.mkstemp(dir=self.database.temp_dir, suffix=".part")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            shutil.copyfile(source, tmp)
+            return tmp, tmp.stat().st_size
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def place(self, copies: list[tuple[Instance, Path, int]]) -> list[Staged | None]:
+        """Give a batch of TEMP copies their final names and make them durable with one sync.
+
+        None marks an object already stored (or twice in the batch); its copy is dropped.
+        """
+        known = self.known_sop_uids(inst.sop_instance_uid for inst, _, _ in copies)
+        placed: list[Staged | None] = []
+        try:
+            for instance, tmp, size in copies:
+                uid = instance.sop_instance_uid
+                if uid in known:
+                    placed.append(None)
+                    continue
+                known.add(uid)
+                final = self.database.files_dir / instance.relative_path()
+                final.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(tmp, final)
+                except FileExistsError:
+                    os.replace(tmp, final)  # a leftover of a crash: no row owns it
+                placed.append(Staged(instance, final, size))
+            sync_filesystem(self.database.files_dir)
+        finally:
+            for _, tmp, _ in copies:
+                tmp.unlink(missing_ok=True)
+        return placed
 
     # -- committing ------------------------------------------------------------------------------
 
@@ -126,10 +166,12 @@ class Library:
         return found
 
     def commit(self, staged: list[Staged]) -> list[StoreOutcome]:
-        """Create the rows of staged files in one transaction; duplicates are reported, not stored."""
+        """Create the rows of staged (already durable) files in one transaction.
+
+        Duplicates are reported, not stored.
+        """
         if not staged:
             return []
-        fsync_directories({s.final_path.parent for s in staged})
         outcomes: list[StoreOutcome] = []
         new_instances: list[Instance] = []
         with self._write_lock, self.database.begin() as conn:
@@ -268,6 +310,34 @@ def refresh_derived(conn: Connection, series_pks: set[int], study_pks: set[int])
                                        .order_by(ser.c.date, ser.c.series_number, ser.c.pk)))
         conn.execute(update(stu).where(stu.c.pk == study_pk).values(schema.with_folds(stu, {
             "number_of_images": count, "date": first, "modality": study_modality(modalities)})))
+
+
+def sync_filesystem(folder: Path) -> None:
+    """Flush every written file and directory entry of the file system holding `folder`.
+
+    One syncfs per batch costs far less than an fsync per file and gives the same guarantee
+    before the batch's rows commit.
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+def _load_libc():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def fsync_directories(directories: Iterable[Path]) -> None:
