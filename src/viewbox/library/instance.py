@@ -162,8 +162,21 @@ def _dataset_start(fp: BinaryIO, ds: Dataset) -> int | None:
     return 132 + 12 + int(meta.FileMetaInformationGroupLength)
 
 
+_TAGS: dict[str, int] = {}
+
+
+def _value(ds: Dataset, keyword: str):
+    """An element's value by keyword, looked up by tag (pydicom's keyword path is slow)."""
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        tag = _TAGS[keyword] = pydicom.datadict.tag_for_keyword(keyword)
+    if tag not in ds:
+        return None
+    return ds[tag].value
+
+
 def _text(ds: Dataset, keyword: str) -> str | None:
-    value = ds.get(keyword)
+    value = _value(ds, keyword)
     if value is None or value == "":
         return None
     if isinstance(value, pydicom.multival.MultiValue):
@@ -174,7 +187,7 @@ def _text(ds: Dataset, keyword: str) -> str | None:
 
 def _int(ds: Dataset, keyword: str) -> int | None:
     try:
-        value = ds.get(keyword)
+        value = _value(ds, keyword)
         if value is None or value == "":
             return None
         if isinstance(value, pydicom.multival.MultiValue):
@@ -205,12 +218,18 @@ def _date(date_text: str | None, time_text: str | None = None) -> datetime | Non
         return day.replace(hour=12)
 
 
+def _first_text(ds: Dataset, keywords: tuple[str, ...]) -> str | None:
+    for keyword in keywords:
+        text = _text(ds, keyword)
+        if text:
+            return text
+    return None
+
+
 def _image_date(ds: Dataset) -> datetime | None:
     """First of Acquisition/Content/Series/Study date with the first of the matching times."""
-    date = next((_text(ds, k) for k in ("AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate")
-                 if _text(ds, k)), None)
-    time = next((_text(ds, k) for k in ("AcquisitionTime", "ContentTime", "SeriesTime", "StudyTime")
-                 if _text(ds, k)), None)
+    date = _first_text(ds, ("AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate"))
+    time = _first_text(ds, ("AcquisitionTime", "ContentTime", "SeriesTime", "StudyTime"))
     return _date(date, time)
 
 
@@ -239,7 +258,7 @@ def instance_from_dataset(ds: Dataset) -> Instance:
         ts = meta.get("TransferSyntaxUID") if meta is not None else None
         study_description = _text(ds, "StudyDescription")
         if not study_description:
-            codes = ds.get("ProcedureCodeSequence")
+            codes = _value(ds, "ProcedureCodeSequence")
             if codes:
                 study_description = _text(codes[0], "CodeMeaning")
         series_description = (_text(ds, "SeriesDescription")
@@ -290,11 +309,11 @@ def instance_from_dataset(ds: Dataset) -> Instance:
 
 def _slice_location(ds: Dataset) -> float | None:
     try:
-        value = ds.get("SliceLocation")
+        value = _value(ds, "SliceLocation")
         if value not in (None, ""):
             return float(value)
-        position = ds.get("ImagePositionPatient")
-        orientation = ds.get("ImageOrientationPatient")
+        position = _value(ds, "ImagePositionPatient")
+        orientation = _value(ds, "ImageOrientationPatient")
         if position and orientation and len(position) == 3 and len(orientation) == 6:
             row = [float(v) for v in orientation[:3]]
             col = [float(v) for v in orientation[3:]]
