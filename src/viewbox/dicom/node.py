@@ -1,17 +1,108 @@
-"""The DICOM node (placeholder until the DICOM node lands)."""
+"""The DICOM node: the workstation's application entity (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET SCP).
+
+Runs pynetdicom's threaded server beside the HTTP server; each association gets its own thread.
+Port 0 binds a free port, exposed as `.port` (tests, several workstations on one host).
+"""
 
 from __future__ import annotations
 
+import logging
+
+from pynetdicom import AE, evt
+from pynetdicom.presentation import AllStoragePresentationContexts
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from . import scp
+
+log = logging.getLogger(__name__)
+
+UNCOMPRESSED = [
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired, still sent by old modalities)
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+]
+COMPRESSED = [
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+]
+STORAGE_TRANSFER_SYNTAXES = UNCOMPRESSED + COMPRESSED
+# What we advertise as our maximum receive PDU: large PDUs mean fewer, cheaper reads per object.
+MAX_PDU = 1024 * 1024
+QUERY_RETRIEVE = [
+    PatientRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelMove, StudyRootQueryRetrieveInformationModelMove,
+    PatientRootQueryRetrieveInformationModelGet, StudyRootQueryRetrieveInformationModelGet,
+]
+
+
+def configure_timeouts(ae: AE, seconds: float = 30.0) -> None:
+    ae.acse_timeout = seconds
+    ae.dimse_timeout = seconds
+    ae.network_timeout = seconds
+    ae.connection_timeout = seconds
+
+
+def build_ae(settings) -> AE:
+    """The application entity with every service the node offers."""
+    ae = AE(ae_title=settings.aet)
+    ae.maximum_pdu_size = MAX_PDU
+    configure_timeouts(ae, 60.0)
+    ae.add_supported_context(Verification)
+    for context in AllStoragePresentationContexts:
+        # Both roles: storescu peers push to us; C-GET requestors take the SCP role themselves.
+        ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES,
+                                 scu_role=True, scp_role=True)
+    for sop_class in QUERY_RETRIEVE:
+        ae.add_supported_context(sop_class, UNCOMPRESSED[:3])
+    if settings.accept_calling_aets == "known":
+        ae.require_calling_aet = [loc.ae_title for loc in settings.locations if loc.ae_title]
+    return ae
+
 
 class DicomNode:
-    """Application entity of the workstation."""
+    """Application entity of the workstation, serving on settings.dicom_port."""
 
     def __init__(self, workstation):
         self.workstation = workstation
         self.port: int | None = None
+        self._server = None
 
     def start(self) -> None:
-        self.port = None
+        settings = self.workstation.settings
+        ae = build_ae(settings)
+        handlers = [
+            (evt.EVT_CONN_OPEN, scp.set_nodelay),
+            (evt.EVT_C_ECHO, scp.handle_echo),
+            (evt.EVT_C_STORE, scp.handle_store, [self.workstation]),
+            (evt.EVT_C_FIND, scp.handle_find, [self.workstation]),
+            (evt.EVT_C_MOVE, scp.handle_move, [self.workstation]),
+            (evt.EVT_C_GET, scp.handle_get, [self.workstation]),
+        ]
+        self._server = ae.start_server((settings.host, settings.dicom_port), block=False,
+                                       evt_handlers=handlers)
+        self.port = self._server.server_address[1]
+        log.info("DICOM node %s listening on %s:%s", settings.aet, settings.host, self.port)
 
     def stop(self) -> None:
-        pass
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
