@@ -1,16 +1,190 @@
-"""The HTTP application: control API transports and the web UI (placeholder until the control API lands)."""
+"""The HTTP application: every control-API transport plus the web UI, behind one security layer.
+
+Transports (spec §1): XML-RPC POST on `/` and `/RPC2`, GET query strings, the JSON mirror
+`/api/methods/<name>`, IHE IID. All of them end in Controller.invoke(), run on a worker thread
+(methods do blocking database work).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from ..errors import BadRequest, TooLarge, ViewboxError
+from .dispatch import Controller, Outcome
+from .iid import render_page
+from .security import SecurityMiddleware
+from .urls import parse_query
+from .wire import decode_call, encode_response
+
+log = logging.getLogger(__name__)
+
+XML_TYPE = "text/xml; charset=utf-8"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body of {declared} bytes is over the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _after(outcome: Outcome) -> BackgroundTask | None:
+    actions = outcome.call.after_reply
+    if not actions:
+        return None
+
+    def run() -> None:
+        for action in actions:
+            action()
+
+    return BackgroundTask(run)
+
+
+def _as_json(reply) -> dict:
+    return reply if isinstance(reply, dict) else {"error": "0", "result": reply}
+
+
+class Transports:
+    """The route handlers; one instance per application."""
+
+    def __init__(self, controller: Controller):
+        self.controller = controller
+        self.limit = controller.settings.max_body_bytes
+
+    async def _invoke(self, request: Request, name: str, params: dict, transport: str,
+                      args: list | None = None) -> Outcome:
+        client = request.client
+        return await run_in_threadpool(
+            self.controller.invoke, name, params, transport=transport,
+            peer=client.host if client else None, user=request.scope.get("viewbox.user"),
+            args=args, cross_site=request.scope.get("viewbox.cross_site", False))
+
+    def _protocol_error(self, request: Request, exc: ViewboxError, as_json: bool) -> Response:
+        reply = {"error": str(exc.http_status), "message": exc.message}
+        client = request.client
+        self.controller.audit.record(peer=client.host if client else None,
+                                     user=request.scope.get("viewbox.user"), transport="http",
+                                     method="-", params={"path": request.url.path},
+                                     status=exc.http_status, error=reply["error"], message=exc.message)
+        if as_json:
+            return JSONResponse(reply, exc.http_status)
+        return Response(encode_response(reply), exc.http_status, media_type=XML_TYPE)
+
+    async def xmlrpc(self, request: Request) -> Response:
+        """`/` and `/RPC2`: POST methodCall, GET ?methodName=…, GET / → the web UI."""
+        if request.method == "GET":
+            return await self.query(request)
+        try:
+            body = await read_body(request, self.limit)
+            name, values = decode_call(body)
+        except ViewboxError as exc:
+            return self._protocol_error(request, exc, as_json=False)
+        params: dict = {}
+        args = []
+        for value in values:
+            if isinstance(value, dict):
+                params.update(value)  # several struct params are merged in order (Horos #487)
+            else:
+                args.append(value)
+        outcome = await self._invoke(request, name, params, "xmlrpc", args)
+        return Response(encode_response(outcome.reply), outcome.status, media_type=XML_TYPE,
+                        background=_after(outcome))
+
+    async def query(self, request: Request) -> Response:
+        params = parse_query(request.url.query)
+        name = next((params.pop(k) for k in list(params) if k.lower() == "methodname"), None)
+        if name is None:
+            if request.url.path == "/":
+                return RedirectResponse("/ui/", status_code=307)
+            return self._protocol_error(request, BadRequest("missing methodName"), as_json=False)
+        as_json = False
+        for key in list(params):
+            if key.lower() == "format" and params[key].lower() in ("json", "xml"):
+                as_json = params.pop(key).lower() == "json"
+        outcome = await self._invoke(request, name, params, "get")
+        if as_json:
+            return JSONResponse(_as_json(outcome.reply), outcome.status, background=_after(outcome))
+        return Response(encode_response(outcome.reply), outcome.status, media_type=XML_TYPE,
+                        background=_after(outcome))
+
+    async def json_method(self, request: Request) -> Response:
+        """`POST /api/methods/<name>` with a JSON object (GET takes a query string)."""
+        name = request.path_params["name"]
+        if request.method == "GET":
+            params: dict = parse_query(request.url.query)
+        else:
+            try:
+                body = await read_body(request, self.limit)
+                params = json.loads(body) if body.strip() else {}
+            except ViewboxError as exc:
+                return self._protocol_error(request, exc, as_json=True)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return self._protocol_error(request, BadRequest(f"malformed JSON: {exc}"), as_json=True)
+            if not isinstance(params, dict):
+                return self._protocol_error(request, BadRequest("the body must be a JSON object"),
+                                            as_json=True)
+        via_scheme = request.headers.get("x-viewbox-via") == "url-scheme"
+        outcome = await self._invoke(request, name, params, "url" if via_scheme else "json")
+        return JSONResponse(_as_json(outcome.reply), outcome.status, background=_after(outcome))
+
+    async def iid(self, request: Request) -> Response:
+        """IHE Invoke Image Display: open the studies, answer a page (404 when none match)."""
+        outcome = await self._invoke(request, "IHEInvokeImageDisplay", parse_query(request.url.query), "iid")
+        reply, status = outcome.reply, outcome.status
+        if status == 200 and isinstance(reply, dict) and reply.get("error") != "0":
+            status = 404
+        return HTMLResponse(render_page(reply if isinstance(reply, dict) else {}, status), status)
+
+
+def _web_routes(workstation) -> list:
+    """The web UI's routes (viewbox.web, built by the UI layer)."""
+    try:
+        from ..web.routes import web_routes
+    except ImportError:  # only while the web layer is being written
+        log.warning("viewbox.web.routes is missing: serving the control API without the web UI")
+        return []
+    return list(web_routes(workstation))
 
 
 def build_app(workstation) -> Starlette:
-    """The ASGI application serving `workstation`."""
+    """The ASGI application serving `workstation`: control API + web UI, security in front."""
+    controller = Controller(workstation)
+    workstation.controller = controller  # the web UI and the CLI reach the registry through it
+    transports = Transports(controller)
+    routes = [
+        Route("/", transports.xmlrpc, methods=["GET", "POST", "HEAD"]),
+        Route("/RPC2", transports.xmlrpc, methods=["GET", "POST"]),
+        Route("/rpc2", transports.xmlrpc, methods=["GET", "POST"]),
+        Route("/api/methods/{name:str}", transports.json_method, methods=["GET", "POST"]),
+        Route("/IHEInvokeImageDisplay", transports.iid, methods=["GET"]),
+        *_web_routes(workstation),
+    ]
 
-    async def index(_request):
-        return HTMLResponse("<!doctype html><title>Viewbox</title><h1>Viewbox</h1>")
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        controller.close()
 
-    return Starlette(routes=[Route("/", index)])
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(SecurityMiddleware, settings=workstation.settings,
+                                           audit=controller.audit)])
+    app.state.controller = controller
+    app.state.workstation = workstation
+    return app

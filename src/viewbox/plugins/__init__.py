@@ -1,0 +1,1 @@
+"""Plugins: hook specifications (hooks.py), loading (manager.py) and the example plugin."""

@@ -1,0 +1,74 @@
+"""Parsing `osirix://`, `horos://` and `viewbox://` URLs and GET query strings into parameters.
+
+Follows Horos (reference notes §5): split off the query at `?` before percent-decoding, then
+split on `&` and `=`; single quotes protect `?` and `&` inside a value; surrounding '…'/"…" are
+stripped. Unlike Horos, non-ASCII survives (UTF-8) and `+` stays a `+`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, unquote_plus
+
+from ..errors import BadRequest
+
+SCHEMES = ("osirix", "horos", "viewbox")
+
+
+def split_outside_quotes(text: str, separator: str, maxsplit: int = -1) -> list[str]:
+    """Split on `separator` except between single quotes."""
+    parts, current, quoted = [], [], False
+    for char in text:
+        if char == "'":
+            quoted = not quoted
+        if char == separator and not quoted and (maxsplit < 0 or len(parts) < maxsplit):
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def unwrap(value: str) -> str:
+    """Strip one pair of surrounding quotes, or a stray trailing one (Horos issue #485)."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    if value[-1:] in ("'", '"') and value[:1] != value[-1:] and value.count(value[-1]) == 1:
+        return value[:-1]
+    return value
+
+
+def _pairs(text: str, decode_each: bool) -> dict[str, str]:
+    """Split on `&` and `=` outside quotes; `decode_each` percent- and form-decodes each part."""
+    params: dict[str, str] = {}
+    for piece in split_outside_quotes(text, "&"):
+        if "=" not in piece:
+            continue
+        key, value = piece.split("=", 1)
+        if decode_each:
+            key, value = unquote_plus(key), unquote_plus(value)
+        key, value = key.strip(), unwrap(value)
+        if key and value != "":
+            params[key] = value
+    return params
+
+
+def parse_scheme_url(url: str) -> dict[str, str]:
+    """The parameters of an `osirix://?methodName=…&k=v` URL (scheme in any letter case)."""
+    scheme, sep, rest = url.strip().partition(":")
+    if not sep or scheme.lower() not in SCHEMES:
+        raise BadRequest(f"not an osirix://, horos:// or viewbox:// URL: {url!r}")
+    parts = split_outside_quotes(rest, "?", maxsplit=1)
+    if len(parts) != 2:
+        raise BadRequest("the URL has no query: expected ?methodName=…")
+    params = _pairs(unquote(parts[1]), decode_each=False)
+    if not any(key.lower() == "methodname" for key in params):
+        raise BadRequest("the URL has no methodName parameter")
+    return params
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """An HTTP GET query string: split on `&` first, then decode each name and value as every
+    HTTP client encodes them (`%26` inside a value does not split; `+` is a space, as in forms);
+    quotes as in the URL scheme."""
+    return _pairs(query, decode_each=True)
