@@ -1,0 +1,529 @@
+"""The web UI's HTTP surface: the single page, its static files and a JSON API under /api/ui/.
+
+Every user action goes through the same workspace and viewing functions the control API uses, so
+what a radiologist opens, scrolls or selects is what GetDisplayed2DViewerSeries and
+PathToFrontDCM report, and a RIS call shows up in every tab through the event stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import shutil
+import uuid
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from sqlalchemy import and_
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .. import viewing
+from ..errors import BadRequest, NotFound, TooLarge, ViewboxError
+from ..library import queries
+from ..predicates import smart_album_filter
+from ..render import RenderError
+from .events import EventHub
+from .frames import SeriesFrames, placeholder_svg
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+ALL_STUDIES = "Database"
+PAGE_SIZE = 500
+NO_STORE = {"Cache-Control": "no-store"}
+_BATCH_ID = re.compile(r"^[0-9a-f]{8,32}$")
+
+
+def web_routes(workstation) -> list[BaseRoute]:
+    """Routes of the web UI for `workstation`; the control server mounts them next to its own."""
+    ui = WebUI(workstation)
+    api = "/api/ui"
+    return [
+        Route("/ui", lambda _request: RedirectResponse("/ui/", status_code=307)),
+        Route("/ui/", ui.page),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Route(f"{api}/state", ui.state),
+        Route(f"{api}/events", ui.events),
+        Route(f"{api}/albums", ui.albums),
+        Route(f"{api}/studies", ui.studies),
+        Route(f"{api}/studies/{{study_pk:int}}/series", ui.study_series),
+        Route(f"{api}/series/{{series_pk:int}}", ui.series_info),
+        Route(f"{api}/image/{{series_pk:int}}/{{index:int}}", ui.image),
+        Route(f"{api}/thumbnail/{{series_pk:int}}", ui.thumbnail),
+        Route(f"{api}/jobs", ui.jobs),
+        Route(f"{api}/open", ui.open, methods=["POST"]),
+        Route(f"{api}/viewers/close-all", ui.close_all, methods=["POST"]),
+        Route(f"{api}/viewers/{{viewer_id:int}}", ui.update_viewer, methods=["POST"]),
+        Route(f"{api}/viewers/{{viewer_id:int}}/close", ui.close_viewer, methods=["POST"]),
+        Route(f"{api}/viewers/{{viewer_id:int}}/focus", ui.focus_viewer, methods=["POST"]),
+        Route(f"{api}/viewers/{{viewer_id:int}}/series", ui.show_series, methods=["POST"]),
+        Route(f"{api}/tiling", ui.tiling, methods=["POST"]),
+        Route(f"{api}/select", ui.select, methods=["POST"]),
+        Route(f"{api}/db-window", ui.db_window, methods=["POST"]),
+        Route(f"{api}/delete", ui.delete, methods=["POST"]),
+        Route(f"{api}/upload/{{batch}}", ui.upload, methods=["POST", "PUT"]),
+        Route(f"{api}/import/{{batch}}", ui.import_batch, methods=["POST"]),
+    ]
+
+
+# -- the one mapping from exceptions to HTTP answers of this API ------------------------------------
+
+def error_response(exc: Exception) -> JSONResponse:
+    """ViewboxError → its HTTP status with its message; anything else → 500 with an incident id."""
+    if isinstance(exc, ViewboxError):
+        return JSONResponse({"error": str(exc.http_status), "message": exc.message},
+                            status_code=exc.http_status, headers=NO_STORE)
+    incident = uuid.uuid4().hex[:12]
+    log.exception("web UI request failed (incident %s)", incident)
+    return JSONResponse({"error": "500", "message": f"internal error, incident {incident}"},
+                        status_code=500, headers=NO_STORE)
+
+
+def _answers(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    @wraps(handler)
+    async def wrapped(self, request: Request) -> Response:
+        try:
+            return await handler(self, request)
+        except Exception as exc:  # noqa: BLE001 - mapped once, here
+            return error_response(exc)
+    return wrapped
+
+
+async def _json_body(request: Request) -> dict:
+    body = await request.body()
+    if not body:
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _int(value, name: str, default: int | None = None) -> int:
+    if value is None or value == "":
+        if default is None:
+            raise BadRequest(f"missing parameter {name}")
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be an integer, not {value!r}") from None
+
+
+def _float(value, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be a number, not {value!r}") from None
+
+
+def _flag(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _ok(data: dict | list | None = None) -> JSONResponse:
+    return JSONResponse(data if data is not None else {"error": "0"}, headers=NO_STORE)
+
+
+# -- rows as the page shows them ---------------------------------------------------------------------
+
+def _date(value: datetime | None, with_time: bool = False) -> str:
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def study_row(row: dict) -> dict:
+    """A study as one line of the study list."""
+    return {
+        "pk": row["pk"], "uid": row["study_instance_uid"],
+        "name": " ".join(str(row.get("patient_name") or "").replace("^", " ").split()),
+        "patient_id": row.get("patient_id") or "", "birth_date": _date(row.get("patient_birth_date")),
+        "sex": row.get("patient_sex") or "", "date": _date(row.get("date"), with_time=True),
+        "modality": row.get("modality") or "", "description": row.get("study_description") or "",
+        "accession": row.get("accession_number") or "", "images": row.get("number_of_images") or 0,
+        "study_id": row.get("study_id") or "", "institution": row.get("institution_name") or "",
+    }
+
+
+def series_row(row: dict, frames: int) -> dict:
+    """A series as a thumbnail of the database window and the viewer's series strip."""
+    return {
+        "pk": row["pk"], "uid": row["series_instance_uid"], "study_pk": row["study_pk"],
+        "number": row.get("series_number"), "description": row.get("series_description") or row.get("protocol_name") or "",
+        "modality": row.get("modality") or "", "images": row.get("number_of_images") or 0,
+        "frames": frames, "thumbnail": f"/api/ui/thumbnail/{row['pk']}",
+    }
+
+
+class WebUI:
+    """Handlers of the web UI for one workstation (no global state)."""
+
+    def __init__(self, workstation):
+        self.workstation = workstation
+        self.hub = EventHub(workstation)
+        self.frames = SeriesFrames(workstation)
+
+    @property
+    def database(self):
+        return self.workstation.database
+
+    # -- page and state -----------------------------------------------------------------------------
+
+    async def page(self, _request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", headers=NO_STORE)
+
+    @_answers
+    async def state(self, request: Request) -> Response:
+        return _ok(await run_in_threadpool(self._state, dict(request.query_params)))
+
+    def _state(self, params: dict) -> dict:
+        snapshot = self.workstation.workspace.snapshot()
+        studies = self._study_list(params, snapshot["db_window"])
+        series = {v["series"]["series_pk"] for v in snapshot["viewers"]}
+        return {"workspace": snapshot, "studies": studies,
+                "series": {pk: info for pk in series if (info := self._series_info(pk)) is not None},
+                "jobs": [job.as_dict() for job in self.workstation.jobs.recent(20)]}
+
+    async def events(self, _request: Request) -> Response:
+        return StreamingResponse(self.hub.stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    # -- database window ----------------------------------------------------------------------------
+
+    def album_condition(self, name: str | None):
+        """Which studies an album holds, as a condition on Study (None: the whole database)."""
+        if not name or name == ALL_STUDIES:
+            return None
+        album = queries.album_by_name(self.database, name)
+        if album is None:
+            raise NotFound(f"no album named {name!r}")
+        if album["smart_album"]:
+            return smart_album_filter(album["predicate_string"] or "TRUEPREDICATE")
+        return queries.album_member_condition(album["pk"])
+
+    @_answers
+    async def albums(self, _request: Request) -> Response:
+        return _ok(await run_in_threadpool(self._albums))
+
+    def _albums(self) -> dict:
+        albums = [{"name": ALL_STUDIES, "smart": False, "count": queries.count_studies(self.database)}]
+        for album in queries.albums(self.database):
+            entry = {"name": album["name"], "smart": bool(album["smart_album"]), "count": None}
+            try:
+                entry["count"] = queries.count_studies(self.database, self.album_condition(album["name"]))
+            except ViewboxError as exc:  # a smart album whose predicate does not compile
+                entry["error"] = exc.message
+            albums.append(entry)
+        return {"albums": albums, "selected": self.workstation.workspace.db_window.album}
+
+    @_answers
+    async def studies(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        return _ok(await run_in_threadpool(
+            self._study_list, params, self.workstation.workspace.snapshot()["db_window"]))
+
+    def _study_list(self, params: dict, db_window: dict) -> dict:
+        album = params.get("album") or db_window["album"]
+        conditions = [c for c in (self.album_condition(album), queries.patient_filter_condition(
+            db_window["filter_field"], db_window["filter_value"])) if c is not None]
+        sort = params.get("sort") or "date"
+        if sort not in queries.STUDY_LIST_SORTS:
+            raise BadRequest(f"cannot sort by {sort!r} (one of {', '.join(queries.STUDY_LIST_SORTS)})")
+        offset = _int(params.get("offset"), "offset", 0)
+        limit = min(max(_int(params.get("limit"), "limit", PAGE_SIZE), 1), PAGE_SIZE)
+        total, rows = queries.study_page(
+            self.database, and_(*conditions) if conditions else None, search=params.get("q"),
+            sort=sort, descending=params.get("order", "desc") != "asc", offset=offset, limit=limit)
+        return {"total": total, "offset": offset, "album": album, "sort": sort,
+                "order": "asc" if params.get("order") == "asc" else "desc",
+                "rows": [study_row(row) for row in rows]}
+
+    @_answers
+    async def study_series(self, request: Request) -> Response:
+        return _ok(await run_in_threadpool(self._study_series, request.path_params["study_pk"]))
+
+    def _study_series(self, study_pk: int) -> dict:
+        study = queries.study_by_pk(self.database, study_pk)
+        if study is None:
+            raise NotFound(f"no study with pk {study_pk}")
+        rows = queries.series_of_study(self.database, study_pk)
+        frames = queries.series_frame_counts(self.database, [row["pk"] for row in rows])
+        return {"study": study_row(study), "series": [series_row(row, frames[row["pk"]]) for row in rows]}
+
+    def _series_info(self, series_pk: int) -> dict | None:
+        """A series with its study: what a viewer's overlay and series strip need."""
+        series = queries.series_by_pk(self.database, series_pk)
+        if series is None:
+            return None
+        study = queries.study_by_pk(self.database, series["study_pk"])
+        frames = queries.series_frame_counts(self.database, [series_pk])[series_pk]
+        return {**series_row(series, frames), "study": study_row(study) if study else None}
+
+    @_answers
+    async def series_info(self, request: Request) -> Response:
+        series_pk = request.path_params["series_pk"]
+        info = await run_in_threadpool(self._series_info, series_pk)
+        if info is None:
+            raise NotFound(f"no series with pk {series_pk}")
+        return _ok(info)
+
+    # -- pixels -------------------------------------------------------------------------------------
+
+    @_answers
+    async def image(self, request: Request) -> Response:
+        params = request.query_params
+        fmt = params.get("format", "png")
+        if fmt not in ("png", "jpeg"):
+            raise BadRequest("format must be png or jpeg")
+        frame = await run_in_threadpool(
+            self.frames.render, request.path_params["series_pk"], request.path_params["index"],
+            window_center=_float(params.get("wc"), "wc"), window_width=_float(params.get("ww"), "ww"),
+            invert=_flag(params.get("invert", "")), fmt=fmt)
+        headers = {
+            **NO_STORE, "X-Window-Center": f"{frame.window_center:g}", "X-Window-Width": f"{frame.window_width:g}",
+            "X-Range-Center": f"{frame.range_center:g}", "X-Range-Width": f"{frame.range_width:g}",
+            "X-Frame-Count": str(frame.count), "X-Rows": str(frame.rows), "X-Columns": str(frame.columns),
+            "Access-Control-Expose-Headers": "*",
+        }
+        return Response(frame.body, media_type=frame.media_type, headers=headers)
+
+    async def thumbnail(self, request: Request) -> Response:
+        series_pk = request.path_params["series_pk"]
+        try:
+            data = await run_in_threadpool(self.frames.thumbnail, series_pk)
+        except RenderError as exc:
+            return Response(placeholder_svg("cannot display"), media_type="image/svg+xml",
+                            headers={**NO_STORE, "X-Render-Error": _header_text(exc.message)})
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
+
+    # -- viewers ------------------------------------------------------------------------------------
+
+    @_answers
+    async def open(self, request: Request) -> Response:
+        body = await _json_body(request)
+        opened = await run_in_threadpool(self._open, body)
+        return _ok({"error": "0", "viewers": [viewer.as_dict() for viewer in opened]})
+
+    def _open(self, body: dict) -> list:
+        """Double-click or Open: one study (its first image series), several studies tiled, or series."""
+        if body.get("series_pks"):
+            rows = [row for pk in body["series_pks"] if (row := queries.series_by_pk(self.database, _int(pk, "series_pks")))]
+            if not rows:
+                raise NotFound("none of those series exists")
+            return viewing.open_series(self.workstation, rows, close_others=body.get("close_others", True),
+                                       rows=body.get("rows"), columns=body.get("columns"))
+        pks = body.get("study_pks") or ([body["study_pk"]] if body.get("study_pk") is not None else [])
+        studies = [study for pk in pks if (study := queries.study_by_pk(self.database, _int(pk, "study_pk")))]
+        if not studies:
+            raise NotFound("none of those studies exists")
+        if len(studies) == 1:
+            return viewing.open_study(self.workstation, studies[0], close_others=body.get("close_others"))
+        first = [series[0] for study in studies if (series := viewing.image_series(self.workstation, study))]
+        return viewing.open_series(self.workstation, first, close_others=True,
+                                   rows=body.get("rows"), columns=body.get("columns"))
+
+    @_answers
+    async def update_viewer(self, request: Request) -> Response:
+        body = await _json_body(request)
+        changes = {}
+        for key in ("image_index",):
+            if key in body:
+                changes[key] = _int(body[key], key)
+        for key in ("window_center", "window_width", "zoom", "pan_x", "pan_y"):
+            if key in body:
+                changes[key] = _float(body[key], key)
+        if "invert" in body:
+            changes["invert"] = bool(body["invert"])
+        if changes.get("zoom") is not None and not 0.01 <= changes["zoom"] <= 100:
+            raise BadRequest("zoom must be between 0.01 and 100")
+        if changes.get("window_width") is not None and changes["window_width"] <= 0:
+            raise BadRequest("window_width must be positive")
+        viewer = self.workstation.workspace.update_viewer(request.path_params["viewer_id"], **changes)
+        if viewer is None:
+            raise NotFound(f"no viewer {request.path_params['viewer_id']}")
+        return _ok({"error": "0", "viewer": viewer.as_dict()})
+
+    @_answers
+    async def close_viewer(self, request: Request) -> Response:
+        viewer_id = request.path_params["viewer_id"]
+        closed = self.workstation.workspace.close(lambda viewer: viewer.id == viewer_id)
+        return _ok({"error": "0", "closed": closed})
+
+    @_answers
+    async def close_all(self, _request: Request) -> Response:
+        return _ok({"error": "0", "closed": self.workstation.workspace.close_all()})
+
+    @_answers
+    async def focus_viewer(self, request: Request) -> Response:
+        if not self.workstation.workspace.focus(request.path_params["viewer_id"]):
+            raise NotFound(f"no viewer {request.path_params['viewer_id']}")
+        return _ok()
+
+    @_answers
+    async def show_series(self, request: Request) -> Response:
+        body = await _json_body(request)
+        series = await run_in_threadpool(queries.series_by_pk, self.database, _int(body.get("series_pk"), "series_pk"))
+        if series is None:
+            raise NotFound("no such series")
+        viewer = await run_in_threadpool(viewing.show_series, self.workstation, request.path_params["viewer_id"], series)
+        if viewer is None:
+            raise NotFound(f"no viewer {request.path_params['viewer_id']}")
+        return _ok({"error": "0", "viewer": viewer.as_dict()})
+
+    @_answers
+    async def tiling(self, request: Request) -> Response:
+        body = await _json_body(request)
+        rows, columns = _int(body.get("rows"), "rows"), _int(body.get("columns"), "columns")
+        if not (1 <= rows <= 4 and 1 <= columns <= 4):
+            raise BadRequest("rows and columns must be between 1 and 4")
+        await run_in_threadpool(self._tile, rows, columns, bool(body.get("fill", True)))
+        return _ok()
+
+    def _tile(self, rows: int, columns: int, fill: bool) -> None:
+        """Set the tiling; empty cells get the focused study's next series, as a radiologist expects."""
+        workspace = self.workstation.workspace
+        viewers = workspace.open_viewers()
+        front = workspace.front_viewer()
+        if fill and front is not None and len(viewers) < rows * columns:
+            study = queries.study_by_pk(self.database, front.series.study_pk)
+            shown = {viewer.series.series_pk for viewer in viewers}
+            more = [s for s in viewing.image_series(self.workstation, study) if s["pk"] not in shown] if study else []
+            more = more[: rows * columns - len(viewers)]
+            if more:
+                viewing.open_series(self.workstation, more, close_others=False)
+                if front.id != workspace.focused_viewer:
+                    workspace.focus(front.id)
+        workspace.set_tiling(rows, columns)
+
+    # -- selection, album, filter, deletion --------------------------------------------------------
+
+    @_answers
+    async def select(self, request: Request) -> Response:
+        body = await _json_body(request)
+        study_uids = [str(uid) for uid in body.get("study_uids") or []]
+        series_uids = [str(uid) for uid in body.get("series_uids") or []]
+        self.workstation.workspace.select(study_uids=study_uids, series_uids=series_uids)
+        return _ok()
+
+    @_answers
+    async def db_window(self, request: Request) -> Response:
+        body = await _json_body(request)
+        changes = {}
+        if "album" in body:
+            album = str(body["album"] or ALL_STUDIES)
+            await run_in_threadpool(self.album_condition, album)  # unknown album → 404
+            changes["album"] = album
+        if "filter_field" in body or "filter_value" in body:
+            field = body.get("filter_field") or None
+            if field not in (None, "PatientName", "PatientID"):
+                raise BadRequest("filter_field must be PatientName or PatientID")
+            changes["filter_field"] = field
+            changes["filter_value"] = (body.get("filter_value") or None) if field else None
+        if changes:
+            self.workstation.workspace.update_db_window(**changes)
+        return _ok()
+
+    @_answers
+    async def delete(self, request: Request) -> Response:
+        body = await _json_body(request)
+        pks = [_int(pk, "study_pks") for pk in body.get("study_pks") or []]
+        if not pks:
+            raise BadRequest("study_pks is empty")
+        deleted = await run_in_threadpool(self._delete, pks)
+        return _ok({"error": "0", "deleted": deleted})
+
+    def _delete(self, pks: list[int]) -> int:
+        studies = [study for pk in pks if (study := queries.study_by_pk(self.database, pk))]
+        if not studies:
+            raise NotFound("none of those studies exists")
+        gone_pks = {study["pk"] for study in studies}
+        gone_uids = {study["study_instance_uid"] for study in studies}
+        workspace = self.workstation.workspace
+        workspace.close(lambda viewer: viewer.series.study_pk in gone_pks)
+        deleted = self.workstation.library.delete_studies(gone_pks)
+        window = workspace.db_window
+        if gone_uids & set(window.selected_study_uids):
+            workspace.select(study_uids=[uid for uid in window.selected_study_uids if uid not in gone_uids])
+        self.hub.publish("library", {"kind": "deleted", "study_uids": sorted(gone_uids)})
+        return deleted
+
+    # -- import ------------------------------------------------------------------------------------
+
+    def _batch_dir(self, batch: str) -> Path:
+        if not _BATCH_ID.match(batch):
+            raise BadRequest("batch must be 8 to 32 lowercase hex digits")
+        return self.database.temp_dir / f"upload-{batch}"
+
+    @_answers
+    async def upload(self, request: Request) -> Response:
+        """One dropped file (raw body, name in ?name=): staged in TEMP until its batch is imported."""
+        folder = self._batch_dir(request.path_params["batch"])
+        name = Path(request.query_params.get("name") or "upload.dcm").name
+        name = re.sub(r"[^\w.\- ]", "_", name).strip(". ") or "upload.dcm"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{secrets.token_hex(4)}-{name}"
+        limit = self.workstation.settings.download_max_bytes
+        size = 0
+        try:
+            with open(target, "wb") as handle:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(f"{name} is larger than {limit} bytes")
+                    handle.write(chunk)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return _ok({"error": "0", "name": name, "bytes": size})
+
+    @_answers
+    async def import_batch(self, request: Request) -> Response:
+        folder = self._batch_dir(request.path_params["batch"])
+        if not folder.is_dir():
+            raise NotFound("nothing was uploaded in that batch")
+        count = sum(1 for path in folder.iterdir() if path.is_file())
+        workstation = self.workstation
+
+        def work(job) -> dict:
+            job.progress(done=0, total=count, message=f"importing {count} file(s)")
+            try:
+                report = workstation.import_paths(
+                    [folder], progress=lambda r: job.progress(done=r.seen, failed=r.quarantined + len(r.errors)))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            result = report.as_dict()
+            problems = "; ".join(f"{Path(e['path']).name}: {e['reason']}" for e in report.errors[:5])
+            job.progress(failed=report.quarantined + len(report.errors),
+                         message=f"{report.imported} imported, {report.already_present} already present"
+                         + (f", {report.not_dicom} not DICOM" if report.not_dicom else "")
+                         + (f"; {problems}" if problems else ""))
+            return {"imported": result["imported"], "already_present": result["already_present"],
+                    "not_dicom": result["not_dicom"], "quarantined": result["quarantined"],
+                    "studies": ",".join(result["studies"][:20])}
+
+        job = workstation.jobs.submit("import", f"Import of {count} dropped file(s)", work)
+        return _ok({"error": "0", "job": job.as_dict()})
+
+    @_answers
+    async def jobs(self, _request: Request) -> Response:
+        return _ok({"jobs": [job.as_dict() for job in self.workstation.jobs.recent(50)]})
+
+
+def _header_text(message: str) -> str:
+    return message.encode("ascii", "replace").decode()[:300]
