@@ -15,38 +15,76 @@ from .workspace import SeriesRef, Viewer
 _NON_IMAGE_MODALITIES = {"SR", "KO", "PR", "RTSTRUCT", "RTPLAN", "RTRECORD", "DOC"}
 
 
-def series_ref(study: dict, series: dict) -> SeriesRef:
+def series_ref(study: dict, series: dict, number_of_frames: int = 0) -> SeriesRef:
     return SeriesRef(series_pk=series["pk"], series_uid=series["series_instance_uid"],
                      study_pk=study["pk"], study_uid=study["study_instance_uid"],
-                     number_of_images=series["number_of_images"] or 0, modality=series["modality"])
+                     number_of_images=series["number_of_images"] or 0, modality=series["modality"],
+                     number_of_frames=number_of_frames)
+
+
+def _with_frames(workstation, pairs: list[tuple[dict, dict]]) -> list[SeriesRef]:
+    """SeriesRefs carrying their frame counts, so viewers scroll through every frame."""
+    frames = queries.series_frame_counts(workstation.database, [series["pk"] for _, series in pairs])
+    return [series_ref(study, series, frames.get(series["pk"], 0)) for study, series in pairs]
+
+
+def image_series(workstation, study: dict) -> list[dict]:
+    """A study's series a viewer can show, in display order (all of them if none is an image)."""
+    all_series = queries.series_of_study(workstation.database, study["pk"])
+    return [s for s in all_series if s["modality"] not in _NON_IMAGE_MODALITIES] or all_series
 
 
 def open_study(workstation, study: dict, *, close_others: bool | None = None) -> list[Viewer]:
     """Open a study: one viewer on its first image series (OsiriX opens the first series)."""
-    all_series = queries.series_of_study(workstation.database, study["pk"])
-    images = [s for s in all_series if s["modality"] not in _NON_IMAGE_MODALITIES] or all_series
+    images = image_series(workstation, study)
     if not images:
         return []
     if close_others is None:
         close_others = workstation.settings.close_all_before_open
     workstation.library.mark_opened([study["pk"]])
-    return workstation.workspace.open_series([series_ref(study, images[0])], close_others=close_others)
+    return workstation.workspace.open_series(_with_frames(workstation, [(study, images[0])]),
+                                             close_others=close_others)
 
 
 def open_series(workstation, series_rows: Iterable[dict], *, close_others: bool | None = None,
                 rows: int | None = None, columns: int | None = None) -> list[Viewer]:
     """Open one viewer per series row (DisplaySeries, tiling, the UI)."""
-    refs = []
+    pairs = []
     for series in series_rows:
         study = queries.study_by_pk(workstation.database, series["study_pk"])
         if study is not None:
-            refs.append(series_ref(study, series))
+            pairs.append((study, series))
+    refs = _with_frames(workstation, pairs)
     if not refs:
         return []
     if close_others is None:
         close_others = workstation.settings.close_all_before_open
     workstation.library.mark_opened({ref.study_pk for ref in refs})
     return workstation.workspace.open_series(refs, close_others=close_others, rows=rows, columns=columns)
+
+
+def show_series(workstation, viewer_id: int, series: dict) -> Viewer | None:
+    """Show `series` in the open viewer `viewer_id` (the web UI's series strip)."""
+    study = queries.study_by_pk(workstation.database, series["study_pk"])
+    if study is None:
+        return None
+    workstation.library.mark_opened([study["pk"]])
+    return workstation.workspace.show_series(viewer_id, _with_frames(workstation, [(study, series)])[0])
+
+
+def image_at(images: list[dict], frame_index: int) -> tuple[dict, int] | None:
+    """The image row and its frame number at a viewer's position (frames of multi-frame images
+    each take one position, in viewing order)."""
+    if not images:
+        return None
+    remaining = max(0, frame_index)
+    for image in images:
+        frames = image.get("number_of_frames") or 1
+        if remaining < frames:
+            return image, remaining
+        remaining -= frames
+    last = images[-1]
+    return last, (last.get("number_of_frames") or 1) - 1
 
 
 def select_studies(workstation, studies: Iterable[dict]) -> None:
@@ -59,8 +97,8 @@ def front_image_path(workstation) -> str | None:
     viewer = workstation.workspace.front_viewer()
     if viewer is None:
         return None
-    images = queries.images_of_series(workstation.database, viewer.series.series_pk)
-    if not images:
+    found = image_at(queries.images_of_series(workstation.database, viewer.series.series_pk),
+                     viewer.image_index)
+    if found is None:
         return None
-    image = images[min(viewer.image_index, len(images) - 1)]
-    return str(workstation.database.files_dir / image["rel_path"])
+    return str(workstation.database.files_dir / found[0]["rel_path"])

@@ -25,6 +25,13 @@ class SeriesRef:
     study_uid: str
     number_of_images: int = 0
     modality: str | None = None
+    # Frames over all images (a multi-frame image counts each frame); 0 = unknown, use images.
+    number_of_frames: int = 0
+
+    @property
+    def scroll_length(self) -> int:
+        """How many positions a viewer scrolls through: frames when known, else images."""
+        return self.number_of_frames or self.number_of_images
 
 
 @dataclass(frozen=True)
@@ -142,11 +149,23 @@ class Workspace:
             for position, viewer in enumerate(self.viewers):
                 if viewer.id == viewer_id:
                     updated = replace(viewer, **{k: v for k, v in changes.items() if k in allowed})
-                    if updated.series.number_of_images:
-                        index = max(0, min(updated.image_index, updated.series.number_of_images - 1))
+                    if updated.series.scroll_length:
+                        index = max(0, min(updated.image_index, updated.series.scroll_length - 1))
                         updated = replace(updated, image_index=index)
                     self.viewers[position] = updated
                     self._changed("viewer")
+                    return updated
+            return None
+
+    def show_series(self, viewer_id: int, ref: SeriesRef) -> Viewer | None:
+        """Show another series in an open viewer (the UI's series strip), keeping its place in the tiling."""
+        with self._lock:
+            for position, viewer in enumerate(self.viewers):
+                if viewer.id == viewer_id:
+                    updated = Viewer(id=viewer.id, series=ref)
+                    self.viewers[position] = updated
+                    self.focused_viewer = viewer.id
+                    self._changed("viewers")
                     return updated
             return None
 
