@@ -52,10 +52,10 @@ def write_instance(folder: Path, *, patient_name="DOE^JOHN", patient_id="P1", st
 
 def make_study(folder: Path, n_series: int = 1, images: int = 2, **fields) -> dict:
     """Write one study (n_series × images) and return its UIDs."""
-    study_uid = fields.pop("study_uid", None) or generate_uid()
+    study_uid = str(fields.pop("study_uid", None) or generate_uid())
     series_uids = []
     for s in range(n_series):
-        series_uid = generate_uid()
+        series_uid = str(generate_uid())
         series_uids.append(series_uid)
         for i in range(images):
             write_instance(folder, study_uid=study_uid, series_uid=series_uid, series_number=s + 1,
