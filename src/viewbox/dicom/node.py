@@ -90,7 +90,7 @@ class DicomNode:
         settings = self.workstation.settings
         ae = build_ae(settings)
         handlers = [
-            (evt.EVT_CONN_OPEN, scp.set_nodelay),
+            (evt.EVT_CONN_OPEN, scp.tune_association),
             (evt.EVT_C_ECHO, scp.handle_echo),
             (evt.EVT_C_STORE, scp.handle_store, [self.workstation]),
             (evt.EVT_C_FIND, scp.handle_find, [self.workstation]),

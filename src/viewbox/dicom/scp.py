@@ -42,10 +42,17 @@ _UNIQUE_KEYS = {"PATIENT": ["PatientID"], "STUDY": ["StudyInstanceUID"],
 _NOT_MATCHED = {"QueryRetrieveLevel", "SpecificCharacterSet"}
 
 
-def set_nodelay(event) -> None:
-    """EVT_CONN_OPEN: disable Nagle, or every DIMSE message waits ~40 ms for an ACK on loopback."""
+# pynetdicom's DUL thread sleeps this long whenever it finds nothing to do (default 1 ms): each
+# C-STORE waits for it twice (request in, response out). 0.2 ms measured 134 → ~200 files/s bare.
+DUL_LOOP_DELAY = 0.0002
+
+
+def tune_association(event) -> None:
+    """EVT_CONN_OPEN: disable Nagle (else every DIMSE message waits ~40 ms for an ACK on loopback)
+    and shorten the DUL's idle sleep."""
     try:
         event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        event.assoc.dul._run_loop_delay = DUL_LOOP_DELAY
     except (AttributeError, OSError):
         pass
 
@@ -58,18 +65,29 @@ def handle_echo(event) -> int:
 
 # -- C-STORE -----------------------------------------------------------------------------------------
 
-def handle_store(event, workstation) -> int | Dataset:
-    """Store one received object; success is answered only once its file and row are durable."""
+def store_part10(workstation, encoded: bytes) -> str:
+    """Store a Part 10 byte string as-is (C-STORE, C-GET, WADO-RS): parse only its header.
+
+    Returns 'imported' or 'already_present'; ImportFailure when the header is unusable.
+    """
     try:
-        encoded = event.encoded_dataset(include_meta=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             header = pydicom.dcmread(BytesIO(encoded), stop_before_pixels=True, force=True)
-        instance = instance_from_dataset(header)
-        library = workstation.library
-        staged = library.stage(instance, lambda tmp: Path(tmp).write_bytes(encoded))
-        if staged is not None:
-            library.commit([staged])
+    except Exception as exc:  # noqa: BLE001 - whatever pydicom raises, the object is unreadable
+        raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
+    instance = instance_from_dataset(header)
+    library = workstation.library
+    staged = library.stage(instance, lambda tmp: Path(tmp).write_bytes(encoded))
+    if staged is None:
+        return "already_present"
+    return library.commit([staged])[0].status
+
+
+def handle_store(event, workstation) -> int | Dataset:
+    """Store one received object; success is answered only once its file and row are durable."""
+    try:
+        store_part10(workstation, event.encoded_dataset(include_meta=True))
         return SUCCESS
     except ImportFailure as exc:
         log.warning("refused C-STORE from %s: %s", event.assoc.requestor.ae_title, exc.message)
@@ -244,7 +262,7 @@ def handle_move(event, workstation):
         return
     yield location.host, location.port, {
         "contexts": storage_contexts(images) or None,
-        "evt_handlers": [(evt.EVT_CONN_OPEN, set_nodelay)],
+        "evt_handlers": [(evt.EVT_CONN_OPEN, tune_association)],
     }
     yield len(images)
     yield from _sub_operations(workstation, event, images)

@@ -1,0 +1,197 @@
+"""Talking to Locations as a DICOM client: C-ECHO, Study Root C-FIND, C-MOVE, C-GET, C-STORE.
+
+Connection and ACSE timeouts are short so an unreachable Location answers within seconds (Retrieve
+replies -1 instead of hanging the caller); DIMSE timeouts are longer because a PACS may take a
+while to find files. Every failure to reach or talk to the peer becomes RemoteFailure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pydicom
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_context, build_role, evt
+from pynetdicom.presentation import StoragePresentationContexts
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from ..config import Location
+from ..errors import RemoteFailure
+from . import scp
+from .node import STORAGE_TRANSFER_SYNTAXES, UNCOMPRESSED
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 3.0
+ACSE_TIMEOUT = 5.0
+DIMSE_TIMEOUT = 60.0
+# Return keys of Retrieve's study-level C-FIND (reference notes §10.2).
+STUDY_RETURN_KEYS = ("PatientName", "PatientID", "AccessionNumber", "PatientBirthDate",
+                     "StudyDescription", "StudyDate", "StudyTime", "StudyInstanceUID", "StudyID",
+                     "NumberOfStudyRelatedInstances", "ModalitiesInStudy", "InstitutionName",
+                     "ReferringPhysicianName")
+
+
+def _client_ae(workstation) -> AE:
+    ae = AE(ae_title=workstation.settings.aet)
+    ae.connection_timeout = CONNECT_TIMEOUT
+    ae.acse_timeout = ACSE_TIMEOUT
+    ae.dimse_timeout = DIMSE_TIMEOUT
+    ae.network_timeout = DIMSE_TIMEOUT
+    return ae
+
+
+@contextmanager
+def association(workstation, location: Location, contexts: list, *, roles: list | None = None,
+                handlers: list | None = None) -> Iterator:
+    """An established association with a Location, released on exit; RemoteFailure otherwise."""
+    ae = _client_ae(workstation)
+    ae.requested_contexts = contexts
+    assoc = ae.associate(location.host, location.port, ae_title=location.ae_title,
+                         ext_neg=roles or None,
+                         evt_handlers=[(evt.EVT_CONN_OPEN, scp.tune_association)] + (handlers or []))
+    if not assoc.is_established:
+        reason = "rejected the association" if assoc.is_rejected else (
+            "aborted the association" if assoc.is_aborted else "cannot be reached")
+        raise RemoteFailure(f"{location.name} ({location.ae_title}@{location.host}:{location.port}) {reason}")
+    try:
+        yield assoc
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _check(status: Dataset | None, location: Location, what: str) -> int:
+    if status is None or "Status" not in status:
+        raise RemoteFailure(f"{location.name}: no answer to {what} (timeout or connection lost)")
+    return int(status.Status)
+
+
+def echo(workstation, location: Location) -> float:
+    """Seconds a C-ECHO round trip takes (association included)."""
+    started = time.perf_counter()
+    with association(workstation, location, [build_context(Verification)]) as assoc:
+        code = _check(assoc.send_c_echo(), location, "C-ECHO")
+    if code != 0:
+        raise RemoteFailure(f"{location.name} answered C-ECHO with status 0x{code:04X}")
+    return time.perf_counter() - started
+
+
+def find_studies(workstation, location: Location, filters: dict[str, str]) -> list[Dataset]:
+    """Study Root C-FIND at STUDY level: matching keys `filters`, plus the usual return keys."""
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.SpecificCharacterSet = "ISO_IR 192"
+    for keyword in STUDY_RETURN_KEYS:
+        setattr(identifier, keyword, "")
+    for keyword, value in filters.items():
+        setattr(identifier, keyword, value)
+    matches = []
+    context = build_context(StudyRootQueryRetrieveInformationModelFind, UNCOMPRESSED[:2])
+    with association(workstation, location, [context]) as assoc:
+        for status, answer in assoc.send_c_find(identifier, StudyRootQueryRetrieveInformationModelFind):
+            code = _check(status, location, "C-FIND")
+            if code in (0xFF00, 0xFF01):
+                if answer is not None and answer.get("StudyInstanceUID"):
+                    matches.append(answer)
+            elif code != 0:
+                raise RemoteFailure(f"{location.name} answered C-FIND with status 0x{code:04X}")
+    return matches
+
+
+ProgressCallback = Callable[[int, int], None]  # (completed, failed)
+
+
+def _follow_retrieve(responses, location: Location, what: str,
+                     progress: ProgressCallback | None) -> tuple[int, int]:
+    completed = failed = 0
+    for status, _identifier in responses:
+        code = _check(status, location, what)
+        completed = int(status.get("NumberOfCompletedSuboperations", completed) or 0)
+        failed = int(status.get("NumberOfFailedSuboperations", failed) or 0)
+        if progress:
+            progress(completed, failed)
+        if code in (0xFF00, 0xFF01):
+            continue
+        if code not in (0x0000, 0xB000):
+            raise RemoteFailure(f"{location.name} answered {what} with status 0x{code:04X}"
+                                + (f": {status.ErrorComment}" if "ErrorComment" in status else ""))
+    return completed, failed
+
+
+def _study_identifier(study_uid: str) -> Dataset:
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = study_uid
+    return identifier
+
+
+def move_study(workstation, location: Location, study_uid: str,
+               progress: ProgressCallback | None = None) -> tuple[int, int]:
+    """C-MOVE a study to our own AE title; returns (completed, failed) sub-operations.
+
+    The objects arrive through the node's C-STORE SCP, which answers each only once it is stored,
+    so everything is in the database when the final response comes.
+    """
+    context = build_context(StudyRootQueryRetrieveInformationModelMove, UNCOMPRESSED[:2])
+    with association(workstation, location, [context]) as assoc:
+        responses = assoc.send_c_move(_study_identifier(study_uid), workstation.settings.aet,
+                                      StudyRootQueryRetrieveInformationModelMove)
+        return _follow_retrieve(responses, location, "C-MOVE", progress)
+
+
+def get_study(workstation, location: Location, study_uid: str,
+              progress: ProgressCallback | None = None) -> tuple[int, int]:
+    """C-GET a study over one association, storing each object as the C-STORE SCP does."""
+    storage = [cx.abstract_syntax for cx in StoragePresentationContexts][:127]
+    contexts = [build_context(StudyRootQueryRetrieveInformationModelGet, UNCOMPRESSED[:2])]
+    contexts += [build_context(sop_class, STORAGE_TRANSFER_SYNTAXES) for sop_class in storage]
+    roles = [build_role(sop_class, scp_role=True) for sop_class in storage]
+    handlers = [(evt.EVT_C_STORE, scp.handle_store, [workstation])]
+    with association(workstation, location, contexts, roles=roles, handlers=handlers) as assoc:
+        responses = assoc.send_c_get(_study_identifier(study_uid), StudyRootQueryRetrieveInformationModelGet)
+        return _follow_retrieve(responses, location, "C-GET", progress)
+
+
+def _file_context_pairs(paths: list[Path]) -> list[tuple[str, str, Path]]:
+    items = []
+    for path in paths:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                                   specific_tags=["SOPClassUID"]).file_meta
+        items.append((str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID), path))
+    return items
+
+
+def store_files(workstation, location: Location, paths: Iterable[Path],
+                progress: ProgressCallback | None = None) -> tuple[int, int]:
+    """C-STORE files to a Location in their stored transfer syntax; returns (sent, failed)."""
+    items = _file_context_pairs(list(paths))
+    pairs = list(dict.fromkeys((sop_class, ts) for sop_class, ts, _ in items))
+    if len(pairs) > 128:
+        raise RemoteFailure("more than 128 SOP class/transfer syntax pairs in one send")
+    contexts = [build_context(sop_class, [ts]) for sop_class, ts in pairs]
+    sent = failed = 0
+    with association(workstation, location, contexts) as assoc:
+        for _sop_class, _ts, path in items:
+            status = assoc.send_c_store(path)
+            code = _check(status, location, "C-STORE")
+            if code == 0 or 0xB000 <= code <= 0xBFFF:
+                sent += 1
+            else:
+                failed += 1
+                log.warning("%s refused %s with status 0x%04X", location.name, path.name, code)
+            if progress:
+                progress(sent, failed)
+    return sent, failed
