@@ -6,7 +6,7 @@ methods work) whatever state the DICOM layer is in.
 
 from __future__ import annotations
 
-from ..errors import BadRequest, NoMatch, RemoteFailure, UnknownLocation
+from ..errors import BadRequest, NoMatch, NotFound, RemoteFailure, UnknownLocation
 from ..plugins.hooks import hookimpl
 from .registry import Call, Registry
 
@@ -84,7 +84,7 @@ def send_study(call: Call) -> dict:
         job = _dicom().start_send(ws, location, study_uid)
     except UnknownLocation as exc:
         return {"error": "-2", "message": exc.message}
-    except (NoMatch, RemoteFailure) as exc:
+    except (NoMatch, NotFound, RemoteFailure) as exc:  # NotFound: no such local study
         return {"error": "-1", "message": exc.message}
     return {"error": "0", "jobID": job.id}
 
