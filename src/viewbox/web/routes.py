@@ -181,6 +181,10 @@ class WebUI:
     def database(self):
         return self.workstation.database
 
+    def _public(self, message: str) -> str:
+        """A render error without the data folder's absolute path (the browser needs the reason only)."""
+        return message.replace(str(self.database.files_dir) + "/", "")
+
     # -- page and state -----------------------------------------------------------------------------
 
     async def page(self, _request: Request) -> Response:
@@ -289,10 +293,13 @@ class WebUI:
         fmt = params.get("format", "png")
         if fmt not in ("png", "jpeg"):
             raise BadRequest("format must be png or jpeg")
-        frame = await run_in_threadpool(
-            self.frames.render, request.path_params["series_pk"], request.path_params["index"],
-            window_center=_float(params.get("wc"), "wc"), window_width=_float(params.get("ww"), "ww"),
-            invert=_flag(params.get("invert", "")), fmt=fmt)
+        try:
+            frame = await run_in_threadpool(
+                self.frames.render, request.path_params["series_pk"], request.path_params["index"],
+                window_center=_float(params.get("wc"), "wc"), window_width=_float(params.get("ww"), "ww"),
+                invert=_flag(params.get("invert", "")), fmt=fmt)
+        except RenderError as exc:  # shown by the viewer as a placeholder with this reason
+            raise RenderError(self._public(exc.message)) from exc
         headers = {
             **NO_STORE, "X-Window-Center": f"{frame.window_center:g}", "X-Window-Width": f"{frame.window_width:g}",
             "X-Range-Center": f"{frame.range_center:g}", "X-Range-Width": f"{frame.range_width:g}",
@@ -307,7 +314,7 @@ class WebUI:
             data = await run_in_threadpool(self.frames.thumbnail, series_pk)
         except RenderError as exc:
             return Response(placeholder_svg("cannot display"), media_type="image/svg+xml",
-                            headers={**NO_STORE, "X-Render-Error": _header_text(exc.message)})
+                            headers={**NO_STORE, "X-Render-Error": _header_text(self._public(exc.message))})
         except Exception as exc:  # noqa: BLE001
             return error_response(exc)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
@@ -526,4 +533,5 @@ class WebUI:
 
 
 def _header_text(message: str) -> str:
-    return message.encode("ascii", "replace").decode()[:300]
+    """A message fit for an HTTP header: ASCII, one line, no surrounding spaces."""
+    return " ".join(message.encode("ascii", "replace").decode().split())[:300].strip()

@@ -298,6 +298,7 @@ export class ViewerView {
     const cx = width / 2 + this.local.pan_x * scale, cy = height / 2 + this.local.pan_y * scale;
     ctx.imageSmoothingEnabled = scale < 4;
     ctx.drawImage(frame.bitmap, cx - w / 2, cy - h / 2, w, h);
+    this.canvas.dataset.rect = [cx - w / 2, cy - h / 2, w, h].map(Math.round).join(",");
     this.canvas.dataset.drawn = this.wanted === frame.url ? "current" : "stale";
     this.canvas.dataset.url = frame.url;
   }
