@@ -237,3 +237,40 @@ def test_ihe_invoke_image_display(server):
     assert response.status_code == 404
     response = httpx.get(base, params={"requestType": "SERIES"})
     assert response.status_code == 400
+
+
+def test_display_study_falls_back_to_retrieve_on_display(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from viewbox.errors import NoMatch
+
+    calls = []
+    fake = types.ModuleType("viewbox.dicom.retrieve")
+
+    def start_retrieve(ws, server_name, filters, then, only_if_needed, retrieve_mode):
+        calls.append((server_name, sorted(filters), then))
+        if server_name == "FIRST":
+            raise NoMatch("not here")
+        return ws.jobs.submit("retrieve", "fake", lambda job: {})
+
+    fake.start_retrieve = start_retrieve
+    monkeypatch.setitem(sys.modules, "viewbox.dicom.retrieve", fake)
+    import viewbox.dicom
+    monkeypatch.setattr(viewbox.dicom, "retrieve", fake, raising=False)
+    locations = (Location("FIRST", "A", "127.0.0.1", 9), Location("SECOND", "B", "127.0.0.1", 9))
+    settings = Settings(data_root=tmp_path / "root", locations=locations, retrieve_on_display=("FIRST", "SECOND"))
+    with serve(settings) as server:
+        reply = proxy(server).DisplayStudy({"PatientID": "REMOTE", "AccessionNumber": "X9"})
+        assert reply["error"] == "0" and reply["jobID"] and reply["elements"] == []
+    expected = [("AccessionNumber", "X9"), ("PatientID", "REMOTE")]
+    assert calls == [("FIRST", expected, "open"), ("SECOND", expected, "open")]
+
+
+def test_retrieve_and_cmove_through_the_dicom_layer_with_an_unreachable_location(server):
+    """The real viewbox.dicom.retrieve: a configured Location nobody listens on → -1."""
+    client = proxy(server)
+    reply = client.Retrieve({"serverName": "PACS", "filterKey": "PatientID", "filterValue": "1"})
+    assert reply["error"] == "-1" and reply["message"]
+    assert client.CMove({"accessionNumber": "A1", "server": "PACS"})["error"] == "-1"
+    assert client.Retrieve({"serverName": "Nowhere", "filterKey": "PatientID", "filterValue": "1"})["error"] == "-2"
