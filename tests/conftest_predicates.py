@@ -19,14 +19,15 @@ from viewbox.predicates import Catalog, DEFAULT_CATALOG, compile_filter
 from viewbox.predicates.values import as_utc, parse_iso_date
 
 POSTGRES_ENV = "VIEWBOX_TEST_POSTGRES_URL"
-PG_SCHEMA = "viewbox_predicates_test"
 _uids = itertools.count(1)
+_schemas = itertools.count(1)
+_pg_schemas: dict[int, str] = {}
 
 
 def postgres_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if os.environ.get("CI"):
             pytest.fail(f"{POSTGRES_ENV} is not set")
         pytest.skip(f"{POSTGRES_ENV} not set")
     return url
@@ -39,12 +40,14 @@ def make_engine(kind: str, tmp_path_factory, metadatas: list[MetaData]):
         engine = create_engine(f"sqlite:///{path}")
     else:
         url = postgres_url()
+        name = f"viewbox_predicates_{os.getpid()}_{next(_schemas)}"
         admin = create_engine(url)
         with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {name}"))
         admin.dispose()
-        engine = create_engine(url, connect_args={"options": f"-c search_path={PG_SCHEMA}"})
+        engine = create_engine(url, connect_args={"options": f"-c search_path={name}"})
+        _pg_schemas[id(engine)] = name
     for md in metadatas:
         md.create_all(engine)
     return engine
@@ -55,7 +58,7 @@ def drop(engine, metadatas: list[MetaData]) -> None:
         md.drop_all(engine)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {_pg_schemas.pop(id(engine))} CASCADE"))
     engine.dispose()
 
 

@@ -113,6 +113,22 @@ def test_mutated_cases_raise_only_predicate_error(fuzz_db, text):
     _only_predicate_errors(fuzz_db, text)
 
 
+@pytest.fixture(scope="module")
+def postgres_fuzz_db(tmp_path_factory):
+    engine = make_engine("postgresql", tmp_path_factory, [schema.metadata])
+    with engine.begin() as conn:
+        insert_study(conn, DEFAULT_CATALOG, FUZZ_RECORD)
+    yield engine
+    drop(engine, [schema.metadata])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(mutated_case(), token_text))
+def test_fuzz_on_postgresql_raises_only_predicate_error(postgres_fuzz_db, text):
+    """PostgreSQL is stricter about types than SQLite: nothing compiled may fail there either."""
+    _only_predicate_errors(postgres_fuzz_db, text)
+
+
 # ---------------------------------------------------------------- SQL == evaluator
 
 STRINGS = [

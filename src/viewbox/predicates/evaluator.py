@@ -70,7 +70,10 @@ def evaluate(
     evaluator = Evaluator(catalog, resolve_now(now))
     root = Obj(record, catalog.entity(entity))
     env = {name: _convert(value) for name, value in (variables or {}).items()}
-    return evaluator.predicate(node, root, env)
+    try:
+        return evaluator.predicate(node, root, env)
+    except RecursionError:
+        raise PredicateError("the predicate or the record is nested too deeply", 1) from None
 
 
 def constant_value(expr: ast.Expr, now: datetime, catalog: Catalog | None = None) -> Any:
