@@ -57,6 +57,7 @@ class RunningWorkstation:
             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
             ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
             timeout_keep_alive=30, limit_concurrency=1000,
+            timeout_graceful_shutdown=3,  # open UI event streams never end by themselves
         )
         self.server = _Server(config)
         self.node = DicomNode(self.workstation) if settings.dicom_enabled else None
@@ -105,6 +106,7 @@ class RunningWorkstation:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        self.workstation.request_shutdown()  # also ends the web UI's event streams at once
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._stop_side_services()

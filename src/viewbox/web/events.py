@@ -21,6 +21,7 @@ KEEPALIVE_SECONDS = 15.0
 # Streams end after this long and the browser reconnects (EventSource does it by itself, and the
 # page refetches the state on reconnect); a server shutting down then never waits long for a tab.
 STREAM_LIFETIME_SECONDS = 60.0
+_END = "end"  # internal: the stream closes (never sent to the browser)
 
 
 @dataclass(eq=False)
@@ -38,6 +39,7 @@ class EventHub:
         workstation.workspace.add_listener(self._workspace_changed)
         workstation.jobs.add_listener(self._job_changed)
         workstation.on_stored(self._stored)
+        workstation.on_shutdown(self.end_streams)
 
     # -- listeners (any thread) -----------------------------------------------------------------
 
@@ -50,6 +52,10 @@ class EventHub:
     def _stored(self, instances) -> None:
         studies = sorted({instance.study_instance_uid for instance in instances})
         self.publish("library", {"kind": "stored", "study_uids": studies[:100]})
+
+    def end_streams(self) -> None:
+        """End every stream now (KillOsiriX): the server then stops without waiting for tabs."""
+        self.publish(_END, {})
 
     def publish(self, event: str, data: dict) -> None:
         """Send `event` to every connected client; safe from any thread."""
@@ -89,6 +95,8 @@ class EventHub:
                 except asyncio.TimeoutError:
                     yield b": keepalive\n\n"
                     continue
+                if event == _END:
+                    return
                 yield f"event: {event}\ndata: {data}\n\n".encode()
         finally:
             self._drop(client)
