@@ -30,21 +30,28 @@ UNCOMPRESSED = [
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired, still sent by old modalities)
     "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
 ]
-COMPRESSED = [
-    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
-    "1.2.840.10008.1.2.4.51",  # JPEG Extended
-    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+LOSSLESS = [
     "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
     "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
     "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
-    "1.2.840.10008.1.2.4.91",  # JPEG 2000
     "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
     "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
-    "1.2.840.10008.1.2.4.203",  # HTJ2K
     "1.2.840.10008.1.2.5",  # RLE Lossless
 ]
-STORAGE_TRANSFER_SYNTAXES = UNCOMPRESSED + COMPRESSED
+LOSSY = [
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+]
+COMPRESSED = LOSSLESS + LOSSY
+# pynetdicom accepts, per context, the first of *our* syntaxes that the peer proposes. Lossless
+# compressed first: a peer offering one in the same context as uncompressed usually holds its
+# files that way (and so does a C-GET requestor that asks for them); lossy last, so that no peer
+# is ever asked to compress lossily because of our preference.
+STORAGE_TRANSFER_SYNTAXES = LOSSLESS + UNCOMPRESSED + LOSSY
 # What we advertise as our maximum receive PDU: large PDUs mean fewer, cheaper reads per object.
 MAX_PDU = 1024 * 1024
 QUERY_RETRIEVE = [

@@ -235,13 +235,42 @@ def _load(files_dir: Path, image: dict) -> Dataset | None:
         return None
 
 
-def _sub_operations(workstation, event, images: list[dict]):
+_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+
+
+def fit_to_contexts(dataset: Dataset, contexts) -> Dataset:
+    """Decompress a dataset when the peer accepted its SOP class only uncompressed (C-GET).
+
+    Objects are sent as stored whenever the peer accepts that; otherwise pynetdicom would fail
+    the sub-operation, so the pixel data is decoded (pydicom's codecs) into what was accepted.
+    """
+    sop_class = str(dataset.get("SOPClassUID", ""))
+    stored = str(dataset.file_meta.get("TransferSyntaxUID", ""))
+    accepted = {str(cx.transfer_syntax[0]) for cx in contexts if cx.abstract_syntax == sop_class}
+    if stored in accepted or not accepted:
+        return dataset
+    target = next((ts for ts in _UNCOMPRESSED if ts in accepted), None)
+    if target is None:
+        return dataset
+    if dataset.file_meta.TransferSyntaxUID.is_compressed:
+        dataset.decompress()
+    dataset.file_meta.TransferSyntaxUID = target
+    return dataset
+
+
+def _sub_operations(workstation, event, images: list[dict], contexts=None):
     files_dir = workstation.database.files_dir
     for image in images:
         if event.is_cancelled:
             yield CANCEL, None
             return
         dataset = _load(files_dir, image)
+        if dataset is not None and contexts is not None:
+            try:
+                dataset = fit_to_contexts(dataset, contexts)
+            except Exception:  # noqa: BLE001 - no codec: the sub-operation fails, the rest go on
+                log.warning("cannot convert %s for the peer", image["rel_path"])
+                dataset = None
         # Something that is not a Dataset is counted by pynetdicom as a failed sub-operation.
         yield PENDING, dataset if dataset is not None else image["rel_path"]
 
@@ -265,7 +294,7 @@ def handle_move(event, workstation):
         "evt_handlers": [(evt.EVT_CONN_OPEN, tune_association)],
     }
     yield len(images)
-    yield from _sub_operations(workstation, event, images)
+    yield from _sub_operations(workstation, event, images, event.assoc.accepted_contexts)
 
 
 def handle_get(event, workstation):
@@ -277,4 +306,4 @@ def handle_get(event, workstation):
         yield status_for(exc), None
         return
     yield len(images)
-    yield from _sub_operations(workstation, event, images)
+    yield from _sub_operations(workstation, event, images, event.assoc.accepted_contexts)

