@@ -148,9 +148,12 @@ class App {
   async renderStrip() {
     const strip = $("series-strip");
     const view = this.focusedView();
-    if (!view) { strip.replaceChildren(); strip.dataset.study = ""; return; }
+    if (!view) { strip.replaceChildren(); strip.dataset.study = ""; this.stripKey = null; return; }
     const studyPk = view.local.series.study_pk;
     const current = view.local.series.series_pk;
+    const key = `${view.id}:${studyPk}:${current}:${this.libraryVersion || 0}`;
+    if (this.stripKey === key) return;  // unchanged: keep the thumbnails (no churn while scrolling)
+    this.stripKey = key;
     const data = await this.seriesOfStudy(studyPk);
     if (this.focusedView() !== view) return;
     strip.dataset.study = String(studyPk);
@@ -165,7 +168,10 @@ class App {
   renderViewerTools() {
     const view = this.focusedView();
     const select = $("preset");
-    const presets = presetsFor(view ? view.local.series.modality : "");
+    const modality = view ? view.local.series.modality || "" : "";
+    const presets = presetsFor(modality);
+    if (this.presetModality !== modality) this.presetModality = modality;
+    else if (select.options.length) { $("invert").classList.toggle("active", !!(view && view.local.invert)); this.cineChanged(); return; }
     select.replaceChildren(new Option("Window presets…", ""), ...presets.map(([name, c, w], i) =>
       new Option(`${i + 1}  ${name}${typeof c === "number" ? ` (${c}/${w})` : ""}`, String(i))));
     this.presets = presets;
@@ -355,6 +361,7 @@ class App {
   libraryChanged() {
     clearTimeout(this.libraryTimer);
     this.libraryTimer = setTimeout(() => {
+      this.libraryVersion = (this.libraryVersion || 0) + 1;
       this.studySeries.clear();
       this.renderedPanel = undefined;
       this.loadStudies();
