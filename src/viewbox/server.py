@@ -48,7 +48,10 @@ class RunningWorkstation:
         self.settings = settings
         self.workstation = workstation or Workstation(settings)
         self.app = build_app(self.workstation)
-        self._socket = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # proto says TCP; without it every reply stalls ~40 ms on Nagle + delayed ACK.
+        self._socket = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET,
+                                     socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((settings.host, settings.port))
         self.http_port = self._socket.getsockname()[1]
