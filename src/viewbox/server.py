@@ -26,7 +26,16 @@ log = logging.getLogger(__name__)
 
 class _Server(uvicorn.Server):
     """uvicorn's server, but a SIGTERM/SIGINT ends `run()` normally instead of re-raising the
-    signal, so the DICOM node, the INCOMING watcher and the database are closed too."""
+    signal, so the DICOM node, the INCOMING watcher and the database are closed too; and the
+    workstation hears of it first, so open live streams (browser tabs) end at once."""
+
+    def __init__(self, config: uvicorn.Config, on_exit):
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig, frame) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self):
@@ -62,7 +71,7 @@ class RunningWorkstation:
             timeout_keep_alive=30, limit_concurrency=1000,
             timeout_graceful_shutdown=3,  # open UI event streams never end by themselves
         )
-        self.server = _Server(config)
+        self.server = _Server(config, self.workstation.request_shutdown)
         self.node = DicomNode(self.workstation) if settings.dicom_enabled else None
         self.watcher = IncomingWatcher(self.workstation)
         self.workstation.on_shutdown(self._ask_exit)

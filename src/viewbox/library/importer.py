@@ -13,7 +13,9 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing
+from collections import deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,7 +24,7 @@ import pydicom
 
 from ..errors import BadRequest, ImportFailure
 from .instance import Instance, NotDicom, read_instance
-from .store import Library, utcnow
+from .store import Library, copy_to_temp, utcnow
 
 BATCH_SIZE = 64
 MAX_ZIP_NESTING = 3
@@ -56,36 +58,68 @@ class ZipLimits:
     max_ratio: int = 1000
 
 
+def prepare_file(source: str, temp_dir: str) -> tuple[str, object]:
+    """Parse one file's header and copy it into TEMP; runs in a worker thread or process.
+
+    Returns ("ok", (instance, tmp, size)), ("not_dicom", None), ("failure", reason) for a DICOM
+    file to quarantine, or ("error", reason) for an I/O problem.
+    """
+    path = Path(source)
+    try:
+        instance = read_instance(path)
+        instance.dataset = None  # the header lives on in the row values; do not ship it around
+        tmp, size = copy_to_temp(path, Path(temp_dir))
+        return "ok", (instance, tmp, size)
+    except NotDicom:
+        return "not_dicom", None
+    except ImportFailure as exc:
+        return "failure", exc.message
+    except OSError as exc:
+        return "error", f"{type(exc).__name__}: {exc}"
+
+
 class Importer:
-    """Walks paths and feeds every file to the Library; one per import (it holds the report)."""
+    """Walks paths and feeds every file to the Library; one per import (it holds the report).
+
+    A pipeline: preparing (header parse + copy into TEMP) runs ahead in workers — threads by
+    default, processes when `processes` > 1 (the CLI on big folders: header parsing holds the
+    GIL) — while this thread places the copies and commits their rows in batches, in order.
+    """
 
     def __init__(self, library: Library, *, move: bool = False, zip_limits: ZipLimits = ZipLimits(),
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, processes: int = 0):
         self.library = library
         self.move = move
         self.zip_limits = zip_limits
         self.progress = progress
+        self.processes = processes
         self.report = ImportReport()
-        self._batch: list[tuple[Path, Instance, Future]] = []
-        self._copiers: ThreadPoolExecutor | None = None
+        self._batch: list[tuple[Path, Instance, Path, int]] = []
+        self._in_flight: deque[tuple[Path, Future]] = deque()
+        self._workers: Executor | None = None
         self._zip_depth = 0
 
     def run(self, paths: list[Path]) -> ImportReport:
         """Import every path (files, folders, zips, DICOMDIRs); never stops on a bad file."""
-        # Copies run in threads (the kernel does the work, the GIL is free) while the next
-        # headers are parsed.
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="viewbox-copy") as copiers:
-            self._copiers = copiers
+        with self._executor() as workers:
+            self._workers = workers
             for path in paths:
                 path = Path(path)
                 if not path.exists():
                     self.report.errors.append({"path": str(path), "reason": "no such file or folder"})
                     continue
                 for file_path in self._files(path):
-                    self._one(file_path)
+                    self._submit(file_path)
+            self._drain()
             self._flush()
-        self._copiers = None
+        self._workers = None
         return self.report
+
+    def _executor(self) -> Executor:
+        if self.processes > 1:
+            context = multiprocessing.get_context("forkserver")
+            return ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
+        return ThreadPoolExecutor(max_workers=4, thread_name_prefix="viewbox-import")
 
     # -- finding files -----------------------------------------------------------------------------
 
@@ -105,7 +139,7 @@ class Importer:
     def _expand(self, path: Path) -> Iterator[Path]:
         if path.is_symlink() or not path.is_file():
             return
-        yield path  # zips are recognised in _one, which reads the first bytes anyway
+        yield path  # zips are recognised by content once the header parse says "not DICOM"
 
     def _dicomdir(self, path: Path) -> Iterator[Path]:
         try:
@@ -136,60 +170,66 @@ class Importer:
                 self.report.errors.append({"path": str(path), "reason": exc.message})
                 return
             yield from self._files(workdir)
+            self._drain()  # every entry handled and placed before the folder goes
             self._flush()
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
     # -- one file --------------------------------------------------------------------------------
 
-    def _one(self, path: Path) -> None:
+    def _submit(self, path: Path) -> None:
+        future = self._workers.submit(prepare_file, str(path), str(self.library.database.temp_dir))
+        self._in_flight.append((path, future))
+        if len(self._in_flight) > 2 * BATCH_SIZE:
+            self._handle(*self._in_flight.popleft())
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._handle(*self._in_flight.popleft())
+
+    def _handle(self, path: Path, future: Future) -> None:
         self.report.seen += 1
-        try:
-            instance = read_instance(path)
-            instance.dataset = None  # the header is in the row values now; free it
-            self._batch.append((path, instance, self._copiers.submit(self.library.copy_to_temp, path)))
-        except NotDicom:
+        kind, payload = future.result()
+        if kind == "ok":
+            instance, tmp, size = payload
+            self._batch.append((path, instance, tmp, size))
+        elif kind == "not_dicom":
             if zipfile.is_zipfile(path):
                 self.report.seen -= 1  # the zip's entries are counted, not the zip
-                if self._zip_depth >= MAX_ZIP_NESTING:
-                    self.report.errors.append({"path": str(path), "reason": "zip refused: nested too deep"})
-                    return
-                self._zip_depth += 1
-                try:
-                    for entry in self._zip(path):
-                        self._one(entry)
-                finally:
-                    self._zip_depth -= 1
+                self._import_zip(path)
             else:
                 self.report.not_dicom += 1
-        except ImportFailure as exc:
-            self._quarantine(path, exc.message)
-        except OSError as exc:
-            self.report.errors.append({"path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+        elif kind == "failure":
+            self._quarantine(path, payload)
+        else:
+            self.report.errors.append({"path": str(path), "reason": payload})
         if len(self._batch) >= BATCH_SIZE:
             self._flush()
         if self.progress:
             self.progress(self.report)
 
+    def _import_zip(self, path: Path) -> None:
+        if self._zip_depth >= MAX_ZIP_NESTING:
+            self.report.errors.append({"path": str(path), "reason": "zip refused: nested too deep"})
+            return
+        self._zip_depth += 1
+        try:
+            for entry in self._zip(path):
+                self._submit(entry)
+        finally:
+            self._zip_depth -= 1
+
     def _flush(self) -> None:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        copies, sources = [], []
-        for source, instance, future in batch:
-            try:
-                tmp, size = future.result()
-            except OSError as exc:
-                self.report.errors.append({"path": str(source), "reason": f"{type(exc).__name__}: {exc}"})
-                continue
-            copies.append((instance, tmp, size))
-            sources.append(source)
-        placed = self.library.place(copies)
-        staged = [item for item in placed if item is not None]
+        sources = [source for source, _, _, _ in batch]
+        placed = self.library.place([(instance, tmp, size) for _, instance, tmp, size in batch])
         for item, source in zip(placed, sources):
             if item is None:
                 self.report.already_present += 1
                 self._consumed(source)
+        staged = [item for item in placed if item is not None]
         staged_sources = [source for item, source in zip(placed, sources) if item is not None]
         for outcome, source in zip(self.library.commit(staged), staged_sources):
             if outcome.status == "imported":

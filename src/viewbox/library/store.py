@@ -29,6 +29,19 @@ from .instance import Instance, instance_from_dataset, read_instance
 StoredListener = Callable[[list[Instance]], None]
 
 
+def copy_to_temp(source: Path, temp_dir: Path) -> tuple[Path, int]:
+    """Copy a file into TEMP (not yet durable: `Library.place` syncs a whole batch at once)."""
+    fd, tmp_name = tempfile.mkstemp(dir=temp_dir, suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copyfile(source, tmp)
+        return tmp, tmp.stat().st_size
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def utcnow() -> datetime:
     """Naive UTC now: how every date is stored."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -112,18 +125,6 @@ class Library:
         finally:
             tmp.unlink(missing_ok=True)
         return Staged(instance, final, size)
-
-    def copy_to_temp(self, source: Path) -> tuple[Path, int]:
-        """Copy a file into TEMP (not yet durable); runs in import worker threads."""
-        fd, tmp_name = tempfile.mkstemp(dir=self.database.temp_dir, suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            shutil.copyfile(source, tmp)
-            return tmp, tmp.stat().st_size
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
     def place(self, copies: list[tuple[Instance, Path, int]]) -> list[Staged | None]:
         """Give a batch of TEMP copies their final names and make them durable with one sync.
