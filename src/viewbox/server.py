@@ -64,6 +64,7 @@ class RunningWorkstation:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((settings.host, settings.port))
         self.http_port = self._socket.getsockname()[1]
+        self._socket.listen(2048)  # connections wait in the backlog until uvicorn accepts them
         config = uvicorn.Config(
             self.app, log_level="warning", lifespan="on", access_log=False,
             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
