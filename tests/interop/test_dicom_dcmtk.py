@@ -51,7 +51,8 @@ def samples_by_transfer_syntax(per_syntax: int = 3) -> dict[str, list[tuple[Path
     for row in manifest():
         ts, uid = row["ts_uid"], row["sop_instance_uid"]
         if (row["category"] not in ("clinical", "nonimage") or row["file_meta"] != "yes"
-                or ts not in STORESCU_FLAGS or not uid or uid in seen or len(groups[ts]) >= per_syntax):
+                or ts not in STORESCU_FLAGS or not uid or uid in seen or len(groups[ts]) >= per_syntax
+                or int(row["size_bytes"]) > 2_000_000):  # storescu takes seconds to parse the biggest
             continue
         if run([DCMDUMP, "-q", SAMPLES / row["path"]]).returncode != 0:
             continue  # a file DCMTK itself cannot parse cannot be sent with storescu
