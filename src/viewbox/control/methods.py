@@ -112,10 +112,11 @@ def db_window_find(call: Call) -> dict:
         raise BadRequest("execute=Delete works on Study, Series or Image matches")
     condition = compile_filter(request, table, ws.settings.conventional_precedence)
     database = ws.database
-    rows = queries.rows_where(database, table, condition)
+    rows = queries.element_rows_where(database, table, condition)
     if not rows:
         return {"error": "-1", "elements": []}
-    elements = [element(table, row, database.files_dir) for row in rows]
+    files_dir = database.files_dir
+    elements = [element(table, row, files_dir) for row in rows]
     if action == "select":
         _select(ws, table, rows)
     elif action == "open":

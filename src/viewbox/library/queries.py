@@ -194,3 +194,18 @@ def series_frame_counts(database: Database, series_pks: Iterable[int]) -> dict[i
     with database.read() as conn:
         counts = {pk: int(total or 0) for pk, total in conn.execute(statement)}
     return {pk: counts.get(pk, 0) for pk in pks}
+
+
+def element_rows_where(database: Database, table: str, condition: ColumnElement[bool] | None = None,
+                       limit: int | None = None) -> list[dict]:
+    """Like rows_where, but only the columns element structs and actions need (no folded
+    shadow columns): DBWindowFind replies with hundreds of rows stay cheap to fetch."""
+    table_obj = schema.TABLES[table]
+    wanted = {"pk", "study_pk", "series_pk"} | {a.column for a in schema.ATTRIBUTES[table].values()}
+    statement = select(*[column for column in table_obj.c if column.name in wanted])
+    if condition is not None:
+        statement = statement.where(condition)
+    statement = statement.order_by(table_obj.c.pk)
+    if limit:
+        statement = statement.limit(limit)
+    return _rows(database, statement)
