@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from ..errors import BadRequest, TooLarge, ViewboxError
+from ..web.routes import web_routes
 from .dispatch import Controller, Outcome
 from .iid import render_page
 from .security import SecurityMiddleware
@@ -153,16 +154,6 @@ class Transports:
         return HTMLResponse(render_page(reply if isinstance(reply, dict) else {}, status), status)
 
 
-def _web_routes(workstation) -> list:
-    """The web UI's routes (viewbox.web, built by the UI layer)."""
-    try:
-        from ..web.routes import web_routes
-    except ImportError:  # only while the web layer is being written
-        log.warning("viewbox.web.routes is missing: serving the control API without the web UI")
-        return []
-    return list(web_routes(workstation))
-
-
 def build_app(workstation) -> Starlette:
     """The ASGI application serving `workstation`: control API + web UI, security in front."""
     controller = Controller(workstation)
@@ -174,7 +165,7 @@ def build_app(workstation) -> Starlette:
         Route("/rpc2", transports.xmlrpc, methods=["GET", "POST"]),
         Route("/api/methods/{name:str}", transports.json_method, methods=["GET", "POST"]),
         Route("/IHEInvokeImageDisplay", transports.iid, methods=["GET"]),
-        *_web_routes(workstation),
+        *web_routes(workstation),
     ]
 
     @contextlib.asynccontextmanager
