@@ -80,7 +80,7 @@ def run_viewbox(work: Path, corpus: Path, pdu: int) -> float:
     process = subprocess.Popen([sys.executable, "-c", "from viewbox.cli import run; run()", "serve", "--data", str(work / "viewbox"),
                                 "--port", str(port), "--dicom-port", str(dicom_port)],
                                env={**DCMTK_ENV, "PYTHONPATH": str(ROOT / "src")},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=open(work / "viewbox.log", "wb"))
     try:
         wait_for_port(dicom_port, process, 60)
         subprocess.run([ECHOSCU, "-aec", "VIEWBOX", "127.0.0.1", str(dicom_port)], env=DCMTK_ENV, check=True)

@@ -154,7 +154,7 @@ class StoreSCP:
         if self.ignore:
             args.append("--ignore")
         self.process = subprocess.Popen(args + [str(self.port)], env=DCMTK_ENV,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, self.process)
         return self
 

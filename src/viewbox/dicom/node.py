@@ -95,6 +95,9 @@ class DicomNode:
 
     def start(self) -> None:
         settings = self.workstation.settings
+        chatty = logging.getLogger("pynetdicom")
+        if chatty.level == logging.NOTSET:  # pynetdicom logs every DIMSE message at INFO
+            chatty.setLevel(logging.WARNING)
         ae = build_ae(settings)
         handlers = [
             (evt.EVT_CONN_OPEN, scp.tune_association),

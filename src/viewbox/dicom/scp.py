@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import warnings
 from io import BytesIO
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Iterator
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import build_context, evt
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, build_context, evt
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
@@ -84,10 +85,43 @@ def store_part10(workstation, encoded: bytes) -> str:
     return library.commit([staged])[0].status
 
 
+def _element(element: int, vr: bytes, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b" " if vr == b"SH" else b"\x00"
+    if vr == b"OB":
+        return struct.pack("<HH2s2xI", 0x0002, element, vr, len(value)) + value
+    return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
+
+
+def part10_header(sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
+    """Preamble, 'DICM' and File Meta Information (Explicit VR Little Endian) for a received dataset.
+
+    Built directly: pynetdicom's encoder (through pydicom) costs ~0.3 ms per object.
+    """
+    body = b"".join((
+        _element(0x0001, b"OB", b"\x00\x01"),
+        _element(0x0002, b"UI", sop_class_uid.encode("ascii")),
+        _element(0x0003, b"UI", sop_instance_uid.encode("ascii")),
+        _element(0x0010, b"UI", transfer_syntax_uid.encode("ascii")),
+        _element(0x0012, b"UI", PYNETDICOM_IMPLEMENTATION_UID.encode("ascii")),
+        _element(0x0013, b"SH", PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii")),
+    ))
+    group_length = struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(body))
+    return b"\x00" * 128 + b"DICM" + group_length + body
+
+
+def received_part10(event) -> bytes:
+    """The C-STORE dataset exactly as the peer sent it, behind its File Meta Information."""
+    request = event.request
+    return part10_header(str(request.AffectedSOPClassUID).strip("\x00 "),
+                         str(request.AffectedSOPInstanceUID).strip("\x00 "),
+                         str(event.context.transfer_syntax)) + request.DataSet.getvalue()
+
+
 def handle_store(event, workstation) -> int | Dataset:
     """Store one received object; success is answered only once its file and row are durable."""
     try:
-        store_part10(workstation, event.encoded_dataset(include_meta=True))
+        store_part10(workstation, received_part10(event))
         return SUCCESS
     except ImportFailure as exc:
         log.warning("refused C-STORE from %s: %s", event.assoc.requestor.ae_title, exc.message)
