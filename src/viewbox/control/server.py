@@ -90,7 +90,7 @@ class Transports:
 
     async def xmlrpc(self, request: Request) -> Response:
         """`/` and `/RPC2`: POST methodCall, GET ?methodName=…, GET / → the web UI."""
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             return await self.query(request)
         try:
             body = await read_body(request, self.limit)
