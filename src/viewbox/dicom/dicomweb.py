@@ -65,17 +65,19 @@ def split_multipart(body: bytes, content_type: str) -> list[bytes]:
             boundary = value.strip().strip('"')
     if not boundary:
         raise RemoteFailure(f"multipart reply without a boundary: {content_type}")
-    delimiter = b"--" + boundary.encode("latin-1")
+    # A delimiter is CRLF "--" boundary; the first one may open the body without its CRLF.
+    delimiter = b"\r\n--" + boundary.encode("latin-1")
     parts = []
-    for chunk in body.split(delimiter)[1:]:
+    for chunk in (b"\r\n" + body).split(delimiter)[1:]:
         if chunk.startswith(b"--"):
             break
-        head, separator, content = chunk.partition(b"\r\n\r\n")
-        if not separator:
+        _line, _, rest = chunk.partition(b"\r\n")  # transport padding after the boundary
+        if rest.startswith(b"\r\n"):  # a part without headers
+            parts.append(rest[2:])
             continue
-        if content.endswith(b"\r\n"):
-            content = content[:-2]
-        parts.append(content)
+        _head, separator, content = rest.partition(b"\r\n\r\n")
+        if separator:
+            parts.append(content)
     return parts
 
 
