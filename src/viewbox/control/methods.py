@@ -26,11 +26,9 @@ STUDY_KEYS = ("PatientID", "StudyInstanceUID", "AccessionNumber", "StudyID")
 
 
 def compile_filter(text: str, table: str, conventional_precedence: bool):
-    """The predicate compiler (imported lazily: predicates is a sibling layer)."""
-    try:
-        from ..predicates import compile_filter as compiler
-    except ImportError:  # the package may not re-export it yet
-        from ..predicates.compiler import compile_filter as compiler
+    """The predicate compiler, with the workstation's precedence setting."""
+    from ..predicates import compile_filter as compiler
+
     return compiler(text, table, conventional_precedence=conventional_precedence)
 
 
