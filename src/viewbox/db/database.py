@@ -74,6 +74,23 @@ class Database:
             yield conn
 
     @contextmanager
+    def begin_bookkeeping(self) -> Iterator[Connection]:
+        """A transaction for bookkeeping (dateOpened …) whose commit need not reach the disk at
+        once: on SQLite it skips the WAL fsync (a power cut may lose it, never corrupt it)."""
+        with self.engine.connect() as conn:
+            relaxed = self.dialect == "sqlite"
+            if relaxed:
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.commit()
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if relaxed:
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads."""
         with self.engine.connect() as conn:

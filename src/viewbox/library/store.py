@@ -261,7 +261,7 @@ class Library:
         pks = list(set(study_pks))
         if not pks:
             return
-        with self._write_lock, self.database.begin() as conn:
+        with self._write_lock, self.database.begin_bookkeeping() as conn:
             conn.execute(update(schema.study).where(schema.study.c.pk.in_(pks))
                          .values(date_opened=utcnow()))
 
