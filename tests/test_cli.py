@@ -8,29 +8,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from viewbox.config import Location, Settings, load_settings
 from viewbox.errors import ConfigError
+from polling import eventually
 
 
 def viewbox(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "viewbox", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_import_json_and_info(tmp_path, samples):
@@ -91,7 +80,7 @@ def test_serve_imports_incoming_and_stops_on_sigterm(tmp_path, samples):
         incoming = tmp_path / "Viewbox Data" / "INCOMING"
         shutil.copy(samples / "pydicom/test_files/CT_small.dcm", incoming / "ct.dcm")
         (incoming / "note.txt").write_text("not DICOM")
-        wait_for(lambda: not any(incoming.iterdir()), what="INCOMING to empty")
+        eventually(lambda: not any(incoming.iterdir()), message="INCOMING to empty")
         stored = list((tmp_path / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
         assert (tmp_path / "Viewbox Data" / "QUARANTINE" / "not-dicom-note.txt").exists()
         assert len(stored) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from test_control_support import make_study, parse_reply, post_xml, proxy, serve, wait_for
+from test_control_support import make_study, proxy, serve, wait_for
 from viewbox.config import Location, Settings
 
 

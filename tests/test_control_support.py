@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 import xmlrpc.client
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from polling import eventually
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -94,11 +94,4 @@ def parse_reply(response: httpx.Response):
 
 def wait_for(predicate, timeout=20.0, interval=0.02):
     """Poll until predicate() is truthy (no fixed sleeps); return its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(interval)
+    return eventually(predicate, timeout=timeout, interval=interval)

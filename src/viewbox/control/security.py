@@ -16,7 +16,6 @@ import json
 import socket
 from urllib.parse import urlsplit
 
-from ..config import is_loopback
 from .audit import AuditLog
 from .urls import parse_query
 from .wire import encode_response

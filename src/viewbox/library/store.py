@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -23,7 +23,6 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ..db import schema
 from ..db.database import Database
-from ..errors import ImportFailure
 from .instance import Instance, instance_from_dataset, read_instance
 
 StoredListener = Callable[[list[Instance]], None]
