@@ -156,3 +156,16 @@ def test_send_study_to_orthanc_and_cli(node, orthanc, tmp_path):
     assert runner.invoke(main, ["import", "--data", str(data), str(source[0])]).exit_code == 0
     sent = runner.invoke(main, ["send", "PACS", study_uid, "--config", str(config), "--data", str(data)])
     assert sent.exit_code == 0 and "sent 1 of 1" in sent.output, sent.output
+
+
+def test_display_study_falls_back_to_retrieving_from_the_pacs(start_node, orthanc, viewbox_dicom_port):
+    node = start_node(dicom_port=viewbox_dicom_port, locations=(pacs_location(orthanc, mode="C-GET"),),
+                      retrieve_on_display=("PACS",))
+    proxy = xmlrpc.client.ServerProxy(node.base_url + "/RPC2")
+    reply = proxy.DisplayStudy({"AccessionNumber": ACCESSION})
+    assert reply["error"] == "0" and reply["jobID"], reply
+    deadline = time.monotonic() + 60
+    while not proxy.GetDisplayed2DViewerStudies({}).get("elements"):
+        assert time.monotonic() < deadline, "the study retrieved for DisplayStudy was not opened"
+    assert proxy.GetDisplayed2DViewerStudies({})["elements"][0]["accessionNumber"] == ACCESSION
+    assert proxy.DisplayStudy({"AccessionNumber": "NOT-AT-THE-PACS"})["error"] == "-1"
