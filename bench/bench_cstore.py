@@ -22,7 +22,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
 
-from dicom_peers import (  # noqa: E402
+from dicom_peers import (
     DCMTK_ENV,
     ECHOSCU,
     STORESCU,
@@ -68,7 +68,7 @@ def send(aet: str, port: int, corpus: Path, pdu: int) -> float:
     started = time.perf_counter()
     result = subprocess.run([STORESCU, "-aec", aet, "+sd", "+r", "--max-send-pdu", str(pdu),
                              "127.0.0.1", str(port), str(corpus)], env=DCMTK_ENV,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"storescu to {aet} failed: {result.stderr[-2000:]}")
@@ -77,16 +77,18 @@ def send(aet: str, port: int, corpus: Path, pdu: int) -> float:
 
 def run_viewbox(work: Path, corpus: Path, pdu: int) -> float:
     port, dicom_port = free_port(), free_port()
+    log = open(work / "viewbox.log", "wb")  # noqa: SIM115 - closed below, after the server stops
     process = subprocess.Popen([sys.executable, "-c", "from viewbox.cli import run; run()", "serve", "--data", str(work / "viewbox"),
                                 "--port", str(port), "--dicom-port", str(dicom_port)],
                                env={**DCMTK_ENV, "PYTHONPATH": str(ROOT / "src")},
-                               stdout=subprocess.DEVNULL, stderr=open(work / "viewbox.log", "wb"))
+                               stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for_port(dicom_port, process, 60)
         subprocess.run([ECHOSCU, "-aec", "VIEWBOX", "127.0.0.1", str(dicom_port)], env=DCMTK_ENV, check=True)
         return send("VIEWBOX", dicom_port, corpus, pdu)
     finally:
         stop_process(process)
+        log.close()
 
 
 def run_orthanc(work: Path, corpus: Path, pdu: int) -> float:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-
 from dicom_peers import Orthanc, StoreSCP, free_port
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"

@@ -60,7 +60,8 @@ def dicomweb_plugin() -> str:
     for candidate in DICOMWEB_PLUGIN_CANDIDATES:
         if Path(candidate).exists():
             return candidate
-    out = subprocess.run(["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True).stdout
+    out = subprocess.run(["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True,
+                         check=False).stdout
     return next(line for line in out.splitlines() if line.endswith(".so"))
 
 
@@ -85,7 +86,7 @@ class Orthanc:
     def dicomweb_url(self) -> str:
         return f"{self.url}/dicom-web"
 
-    def start(self) -> "Orthanc":
+    def start(self) -> Orthanc:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = {
             "Name": "viewbox-test", "DicomAet": self.aet, "DicomPort": self.dicom_port,
@@ -99,8 +100,8 @@ class Orthanc:
             "DicomScpTimeout": 30, "StableAge": 1, "ConcurrentJobs": 2,
         }
         (self.folder / "orthanc.json").write_text(json.dumps(config))
-        log = open(self.folder / "orthanc.log", "wb")
-        self.process = subprocess.Popen([ORTHANC, str(self.folder / "orthanc.json")], stdout=log,
+        self._log = open(self.folder / "orthanc.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([ORTHANC, str(self.folder / "orthanc.json")], stdout=self._log,
                                         stderr=subprocess.STDOUT, env=DCMTK_ENV)
         deadline = time.monotonic() + 60
         while True:
@@ -120,6 +121,9 @@ class Orthanc:
     def stop(self) -> None:
         stop_process(self.process)
         self.process = None
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
 
     def upload(self, paths) -> list[str]:
         """POST files to /instances; returns the Orthanc instance ids."""
@@ -146,7 +150,7 @@ class StoreSCP:
         self.ignore = ignore
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "StoreSCP":
+    def start(self) -> StoreSCP:
         self.folder.mkdir(parents=True, exist_ok=True)
         args = [STORESCP, "-aet", self.aet, "-od", str(self.folder), "--max-pdu", "131072"]
         if self.accept_all:

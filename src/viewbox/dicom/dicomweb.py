@@ -7,7 +7,7 @@ through the same path as C-STORE.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote
 
 import httpx

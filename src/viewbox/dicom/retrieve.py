@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pydicom.datadict import keyword_dict
 
@@ -201,7 +201,7 @@ def start_send(workstation, location_name: str, study_uid: str) -> Job:
 
     def work(job: Job) -> dict:
         job.progress(done=0, total=len(paths), failed=0)
-        sent, failed = scu.store_files(workstation, location, paths,
+        sent, _failed = scu.store_files(workstation, location, paths,
                                        lambda done, bad: job.progress(done=done, failed=bad))
         return {"sent": str(sent), "server": location.name}
 

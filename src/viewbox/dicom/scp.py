@@ -11,16 +11,20 @@ import logging
 import socket
 import struct
 import warnings
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
-from typing import Iterator
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, build_context, evt
+from pynetdicom import (
+    PYNETDICOM_IMPLEMENTATION_UID,
+    PYNETDICOM_IMPLEMENTATION_VERSION,
+    build_context,
+    evt,
+)
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelFind,
 )
 
 from ..errors import ImportFailure
@@ -102,7 +106,7 @@ def store_part10(workstation, encoded: bytes) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             header = pydicom.dcmread(BytesIO(encoded), stop_before_pixels=True, force=True)
-    except Exception as exc:  # noqa: BLE001 - whatever pydicom raises, the object is unreadable
+    except Exception as exc:
         raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
     instance = instance_from_dataset(header)
     library = workstation.library

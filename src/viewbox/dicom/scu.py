@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pydicom
 from pydicom.dataset import Dataset
