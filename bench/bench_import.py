@@ -3,7 +3,8 @@
     python bench/bench_import.py [--files 2000] [--workdir /tmp/viewbox-bench-import]
 
 Generates a realistic synthetic CT corpus (512×512 16-bit, several patients, studies and series)
-once, then in the same run: (1) the ceiling, `dcmread(stop_before_pixels=True)` of every file in
+once, then in the same run: (0) `cp -r` + `sync` of the corpus, the disk's ceiling for keeping
+durable copies; (1) the parse ceiling, `dcmread(stop_before_pixels=True)` of every file in
 one process, warm; (2) `viewbox import --json` into an empty data folder, as a user runs it, with
 its peak RSS; (3) the same import of a quarter of the corpus, to show memory does not grow with
 the corpus.
@@ -88,6 +89,20 @@ def ceiling(paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
+def copy_ceiling(folder: Path, target: Path) -> float:
+    """`cp -r` + `sync` of the same files: the disk's rate for durable copies, which any import
+    that keeps its own copy (as Viewbox does) cannot beat."""
+    shutil.rmtree(target, ignore_errors=True)
+    subprocess.run(["sync"], check=True)
+    start = time.perf_counter()
+    subprocess.run(["cp", "-r", str(folder), str(target)], check=True)
+    subprocess.run(["sync"], check=True)
+    elapsed = time.perf_counter() - start
+    count = sum(1 for _ in target.rglob("*.dcm"))
+    shutil.rmtree(target, ignore_errors=True)
+    return count / elapsed
+
+
 def viewbox_import(folder: Path, data: Path) -> tuple[float, dict, int]:
     shutil.rmtree(data, ignore_errors=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -117,13 +132,16 @@ def main() -> None:
         (small_folder / path.name).symlink_to(path) if False else shutil.copy(path, small_folder / path.name)
     quarter_rate, quarter_report, quarter_peak = viewbox_import(small_folder, args.workdir / "data-quarter")
     rate, report, peak = viewbox_import(corpus, args.workdir / "data")
+    shutil.rmtree(args.workdir / "data", ignore_errors=True)
+    copy_rate = copy_ceiling(corpus, args.workdir / "copy")
     print(f"corpus: {len(paths)} CT files, {size_mb:.0f} MB")
     print(f"{'what':44s} {'files/s':>10s} {'peak RSS MiB':>13s}")
     print(f"{'pydicom dcmread(stop_before_pixels) ceiling':44s} {read_rate:10.0f} {'':>13s}")
+    print(f"{'cp -r + sync (durable copy ceiling)':44s} {copy_rate:10.0f} {'':>13s}")
     print(f"{'viewbox import (quarter corpus)':44s} {quarter_rate:10.0f} {quarter_peak / 1024:13.0f}")
     print(f"{'viewbox import (whole corpus)':44s} {rate:10.0f} {peak / 1024:13.0f}")
-    print(f"viewbox import / ceiling: {rate / read_rate:.0%}  (imported {report['imported']}, "
-          f"errors {len(report['errors'])})")
+    print(f"viewbox import / header-read ceiling: {rate / read_rate:.0%}; / durable-copy ceiling: "
+          f"{rate / copy_rate:.0%}  (imported {report['imported']}, errors {len(report['errors'])})")
 
 
 if __name__ == "__main__":

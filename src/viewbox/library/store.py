@@ -178,27 +178,33 @@ class Library:
             now = utcnow()
             seen: set[str] = set()
             existing = _existing_sops(conn, [s.instance.sop_instance_uid for s in staged])
-            touched_series: set[int] = set()
-            touched_studies: set[int] = set()
+            study_pks: dict[str, int] = {}  # a batch is mostly a few series: look each up once
+            series_pks: dict[str, int] = {}
+            image_rows: list[dict] = []
             for item in staged:
                 inst = item.instance
                 if inst.sop_instance_uid in existing or inst.sop_instance_uid in seen:
                     outcomes.append(StoreOutcome("already_present", inst))
                     continue
                 seen.add(inst.sop_instance_uid)
-                study_pk = _upsert(conn, schema.study, "study_instance_uid",
-                                   {**inst.study, "date_added": now})
-                series_pk = _upsert(conn, schema.series, "series_instance_uid",
-                                    {**inst.series, "study_pk": study_pk, "date_added": now})
+                study_pk = study_pks.get(inst.study_instance_uid)
+                if study_pk is None:
+                    study_pk = study_pks[inst.study_instance_uid] = _upsert(
+                        conn, schema.study, "study_instance_uid", {**inst.study, "date_added": now})
+                series_pk = series_pks.get(inst.series_instance_uid)
+                if series_pk is None:
+                    series_pk = series_pks[inst.series_instance_uid] = _upsert(
+                        conn, schema.series, "series_instance_uid",
+                        {**inst.series, "study_pk": study_pk, "date_added": now})
                 rel_path = item.final_path.relative_to(self.database.files_dir).as_posix()
-                conn.execute(insert(schema.image), [schema.with_folds(schema.image, {
+                image_rows.append(schema.with_folds(schema.image, {
                     **inst.image, "series_pk": series_pk, "rel_path": rel_path, "file_size": item.size,
-                })])
-                touched_series.add(series_pk)
-                touched_studies.add(study_pk)
+                }))
                 outcomes.append(StoreOutcome("imported", inst, study_pk))
                 new_instances.append(inst)
-            refresh_derived(conn, touched_series, touched_studies)
+            if image_rows:
+                conn.execute(insert(schema.image), image_rows)
+            refresh_derived(conn, set(series_pks.values()), set(study_pks.values()))
         if new_instances:
             for listener in list(self._listeners):
                 listener(new_instances)
