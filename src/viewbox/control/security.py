@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 import json
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .audit import AuditLog
 from .urls import parse_query
 from .wire import encode_response
 
 LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+LOGIN_PATH = "/ui/login"
+UI_COOKIE = "viewbox_session"
+_LOGIN_FORM = """<!doctype html><meta charset="utf-8"><title>Viewbox — sign in</title>
+<style>body{background:#111;color:#ddd;font:15px system-ui;display:grid;place-items:center;height:90vh}
+form{background:#1c1f24;padding:2em;border-radius:8px}input{font:inherit;margin:.5em 0;padding:.4em;width:20em}
+button{font:inherit;padding:.4em 1.2em}</style>
+<form method="post" action="/ui/login"><h2>Viewbox</h2><p>{message}</p>
+<input type="password" name="token" placeholder="access token" autofocus><br><button>Sign in</button></form>"""
 
 
 def host_name(value: str) -> str:
@@ -56,6 +65,23 @@ class SecurityPolicy:
         self.host_names = names
         self.origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
         self.auth_required = bool(settings.token or settings.basic_users)
+        # Browsers cannot send a Bearer header on page loads or event streams: after signing in
+        # with the token, the UI carries an HttpOnly, SameSite=Strict cookie derived from it.
+        self.ui_session = (hmac.new(settings.token.encode(), b"viewbox-ui-session", hashlib.sha256)
+                           .hexdigest() if settings.token else None)
+
+    def session_ok(self, cookie_header: str | None) -> bool:
+        """Whether a Cookie header carries the UI session derived from the token."""
+        if not self.ui_session or not cookie_header:
+            return False
+        for part in cookie_header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == UI_COOKIE and hmac.compare_digest(value.encode(), self.ui_session.encode()):
+                return True
+        return False
+
+    def token_ok(self, token: str) -> bool:
+        return bool(self.settings.token) and hmac.compare_digest(token.encode(), self.settings.token.encode())
 
     def client_allowed(self, peer: str | None) -> bool:
         if not self.networks or peer is None:
@@ -123,7 +149,7 @@ class SecurityMiddleware:
             return
         headers = {}
         for key, value in scope["headers"]:
-            if key in (b"host", b"origin", b"authorization", b"sec-fetch-site"):
+            if key in (b"host", b"origin", b"authorization", b"sec-fetch-site", b"cookie"):
                 headers[key] = value.decode("latin-1")
         client = scope.get("client")
         peer = client[0] if client else None
@@ -138,8 +164,13 @@ class SecurityMiddleware:
         elif ((scope["type"] == "websocket" or scope.get("method") not in ("GET", "HEAD", "OPTIONS"))
               and not policy.origin_allowed(origin, host)):
             refusal = (403, f"cross-origin request from {origin} refused; add it to allowed_origins")
+        elif scope["type"] == "http" and scope.get("path") == LOGIN_PATH and policy.ui_session:
+            await self._login(scope, receive, send, peer)
+            return
         else:
             authenticated, user = policy.user(headers.get(b"authorization"))
+            if not authenticated and policy.session_ok(headers.get(b"cookie")):
+                authenticated, user = True, "token"
             if not authenticated:
                 refusal = (401, "authentication required")
             else:
@@ -155,6 +186,34 @@ class SecurityMiddleware:
             await send({"type": "websocket.close", "code": 1008})
             return
         await self._refuse(scope, send, status, message)
+
+    async def _login(self, scope, receive, send, peer) -> None:
+        """The UI's sign-in: a form asking for the token; the right token sets the session cookie."""
+        token = ""
+        if scope.get("method") == "POST":
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if len(body) > 4096 or not message.get("more_body"):
+                    break
+            token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+        if token and self.policy.token_ok(token):
+            secure = "; Secure" if scope.get("scheme") == "https" else ""
+            cookie = (f"{UI_COOKIE}={self.policy.ui_session}; Path=/; HttpOnly; SameSite=Strict{secure}")
+            await send({"type": "http.response.start", "status": 303,
+                        "headers": [(b"location", b"/ui/"), (b"set-cookie", cookie.encode()),
+                                    (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if token:
+            self._record(scope, peer, 401, "UI sign-in with a wrong token")
+        text = "Wrong token." if token else "This workstation needs its access token."
+        body = _LOGIN_FORM.replace("{message}", text).encode()
+        await send({"type": "http.response.start", "status": 401 if token else 200,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope, peer, status: int, message: str) -> None:
         path = scope.get("path", "")
@@ -174,6 +233,14 @@ class SecurityMiddleware:
     async def _refuse(self, scope, send, status: int, message: str) -> None:
         path = scope.get("path", "")
         reply = {"error": str(status), "message": message}
+        browser_page = path.startswith("/ui") or (
+            path == "/" and scope.get("method") == "GET"
+            and b"methodname" not in scope.get("query_string", b"").lower())
+        if status == 401 and self.policy.ui_session and browser_page:
+            await send({"type": "http.response.start", "status": 303,
+                        "headers": [(b"location", LOGIN_PATH.encode()), (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if path in ("/", "/RPC2") or path.lower() == "/rpc2":
             body, media = encode_response(reply), b"text/xml; charset=utf-8"
         elif path.startswith("/api/"):
