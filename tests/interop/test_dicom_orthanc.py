@@ -10,8 +10,8 @@ import httpx
 import pydicom
 import pytest
 from click.testing import CliRunner
-from conftest import PACS_STUDIES, pixel_bytes, sample_paths
 from dicom_peers import free_port
+from interop_samples import PACS_STUDIES, pixel_bytes, sample_paths
 
 pytestmark = pytest.mark.interop
 

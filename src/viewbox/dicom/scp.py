@@ -2,7 +2,7 @@
 
 C-STORE keeps the bytes the peer sent: the encoded dataset plus its file meta is written as-is
 through the library's one write path, and only the header is parsed (never decoded and re-encoded),
-which is what makes ingest fast and the stored pixel data byte-identical to what was sent.
+so the stored pixel data is byte-identical to what was sent and no time goes into re-encoding.
 """
 
 from __future__ import annotations
