@@ -91,7 +91,8 @@ def find_studies(workstation, location: Location, filters: dict[str, str]) -> li
     """Study Root C-FIND at STUDY level: matching keys `filters`, plus the usual return keys."""
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "STUDY"
-    identifier.SpecificCharacterSet = "ISO_IR 192"
+    if not all(value.isascii() for value in filters.values()):
+        identifier.SpecificCharacterSet = "ISO_IR 192"  # only when needed: old PACS refuse it
     for keyword in STUDY_RETURN_KEYS:
         setattr(identifier, keyword, "")
     for keyword, value in filters.items():
