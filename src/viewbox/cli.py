@@ -163,8 +163,8 @@ def _register_layers() -> None:
     from .control.commands import register as register_control
     from .dicom.commands import register as register_dicom
 
-    register_control(main)
-    register_dicom(main)
+    register_control(main, settings_from)
+    register_dicom(main, settings_from)
 
 
 _register_layers()

@@ -69,8 +69,9 @@ def forward(url: str, base_url: str, headers: dict[str, str], timeout: float = 3
     return response.status_code, reply
 
 
-def register(group: click.Group) -> None:
-    """Add this layer's commands to `group`."""
+def register(group: click.Group, settings_from) -> None:
+    """Add this layer's commands to `group`; `settings_from(config_file, **overrides)` is the
+    CLI's settings loader (it reports configuration errors and exits)."""
 
     @group.command("url")
     @click.argument("url")
@@ -80,8 +81,6 @@ def register(group: click.Group) -> None:
     @click.option("--print", "show", is_flag=True, help="Print the server's reply as JSON.")
     def url_command(url, config_file, port, server, show) -> None:
         """Run an osirix://, horos:// or viewbox:// URL on the local workstation."""
-        from ..cli import settings_from
-
         settings = settings_from(config_file, port=port)
         base = (server or local_base_url(settings)).rstrip("/")
         try:

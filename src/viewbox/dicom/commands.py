@@ -13,14 +13,10 @@ from ..errors import ViewboxError
 _CONFIG = click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML settings file.")
 
 
-def _settings(config_file, **overrides):
-    from ..cli import settings_from
-
-    return settings_from(config_file, **overrides)
-
-
-def register(group: click.Group) -> None:
-    """Add this layer's commands to `group`."""
+def register(group: click.Group, settings_from) -> None:
+    """Add this layer's commands to `group`; `settings_from(config_file, **overrides)` is the
+    CLI's settings loader (it reports configuration errors and exits)."""
+    _settings = settings_from
 
     @group.group("locations", invoke_without_command=True)
     @_CONFIG

@@ -127,7 +127,7 @@ STUDY_LIST_SORTS = ("name", "patientID", "dateOfBirth", "date", "modality", "stu
                     "accessionNumber", "numberOfImages", "dateAdded")
 
 
-def study_page(database: Database, condition: ColumnElement[bool] | None = None, *,
+def study_page(database: Database, conditions: Iterable[ColumnElement[bool] | None] = (), *,
                search: str | None = None, sort: str = "date", descending: bool = True,
                offset: int = 0, limit: int = 500) -> tuple[int, list[dict]]:
     """One page of the study list and the total matching: the UI never loads a whole database.
@@ -136,7 +136,7 @@ def study_page(database: Database, condition: ColumnElement[bool] | None = None,
     ID, accession number or study description; `sort` is an OsiriX Study attribute name.
     """
     study = schema.study.c
-    conditions = [condition] if condition is not None else []
+    conditions = [c for c in conditions if c is not None]  # all must hold
     if search and search.strip():
         folded = schema.fold(search.strip(), True, True)
         pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -18,7 +18,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from sqlalchemy import and_
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -242,15 +241,15 @@ class WebUI:
 
     def _study_list(self, params: dict, db_window: dict) -> dict:
         album = params.get("album") or db_window["album"]
-        conditions = [c for c in (self.album_condition(album), queries.patient_filter_condition(
-            db_window["filter_field"], db_window["filter_value"])) if c is not None]
+        conditions = (self.album_condition(album), queries.patient_filter_condition(
+            db_window["filter_field"], db_window["filter_value"]))
         sort = params.get("sort") or "date"
         if sort not in queries.STUDY_LIST_SORTS:
             raise BadRequest(f"cannot sort by {sort!r} (one of {', '.join(queries.STUDY_LIST_SORTS)})")
         offset = _int(params.get("offset"), "offset", 0)
         limit = min(max(_int(params.get("limit"), "limit", PAGE_SIZE), 1), PAGE_SIZE)
         total, rows = queries.study_page(
-            self.database, and_(*conditions) if conditions else None, search=params.get("q"),
+            self.database, conditions, search=params.get("q"),
             sort=sort, descending=params.get("order", "desc") != "asc", offset=offset, limit=limit)
         return {"total": total, "offset": offset, "album": album, "sort": sort,
                 "order": "asc" if params.get("order") == "asc" else "desc",
