@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, select, update
 
 from ..db import schema
 from ..db.database import Database
@@ -102,9 +102,9 @@ class Library:
         object is in the database, this is a duplicate (None) and the stored file is untouched;
         if no row owns it, it is a leftover of a crash and is replaced.
         """
-        if self.known_sop_uids([instance.sop_instance_uid]):
-            return None
         final = self.database.files_dir / instance.relative_path()
+        if os.path.exists(final) and self.known_sop_uids([instance.sop_instance_uid]):
+            return None  # stored already: do not even write the copy
         fd, tmp_name = tempfile.mkstemp(dir=self.database.temp_dir, suffix=".part")
         os.close(fd)
         tmp = Path(tmp_name)
@@ -180,6 +180,7 @@ class Library:
             existing = _existing_sops(conn, [s.instance.sop_instance_uid for s in staged])
             study_pks: dict[str, int] = {}  # a batch is mostly a few series: look each up once
             series_pks: dict[str, int] = {}
+            added = Additions()
             image_rows: list[dict] = []
             for item in staged:
                 inst = item.instance
@@ -189,22 +190,26 @@ class Library:
                 seen.add(inst.sop_instance_uid)
                 study_pk = study_pks.get(inst.study_instance_uid)
                 if study_pk is None:
-                    study_pk = study_pks[inst.study_instance_uid] = _upsert(
-                        conn, schema.study, "study_instance_uid", {**inst.study, "date_added": now})
+                    study_pk, _ = _upsert(conn, schema.study, "study_instance_uid",
+                                          {**inst.study, "date_added": now})
+                    study_pks[inst.study_instance_uid] = study_pk
                 series_pk = series_pks.get(inst.series_instance_uid)
                 if series_pk is None:
-                    series_pk = series_pks[inst.series_instance_uid] = _upsert(
-                        conn, schema.series, "series_instance_uid",
-                        {**inst.series, "study_pk": study_pk, "date_added": now})
+                    series_pk, created = _upsert(conn, schema.series, "series_instance_uid",
+                                                 {**inst.series, "study_pk": study_pk, "date_added": now})
+                    series_pks[inst.series_instance_uid] = series_pk
+                    if created:
+                        added.new_series_in.add(study_pk)
                 rel_path = item.final_path.relative_to(self.database.files_dir).as_posix()
                 image_rows.append(schema.with_folds(schema.image, {
                     **inst.image, "series_pk": series_pk, "rel_path": rel_path, "file_size": item.size,
                 }))
+                added.image(series_pk, study_pk, inst.image["date"])
                 outcomes.append(StoreOutcome("imported", inst, study_pk))
                 new_instances.append(inst)
             if image_rows:
                 conn.execute(insert(schema.image), image_rows)
-            refresh_derived(conn, set(series_pks.values()), set(study_pks.values()))
+            added.apply(conn)
         if new_instances:
             for listener in list(self._listeners):
                 listener(new_instances)
@@ -279,12 +284,13 @@ def _existing_sops(conn: Connection, uids: list[str]) -> set[str]:
     return found
 
 
-def _upsert(conn: Connection, table, key: str, values: dict) -> int:
-    """Primary key of the row with this UID, inserting it first if absent (first writer wins)."""
+def _upsert(conn: Connection, table, key: str, values: dict) -> tuple[int, bool]:
+    """(primary key, created) of the row with this UID, inserting it if absent (first writer wins)."""
     pk = conn.scalar(select(table.c.pk).where(table.c[key] == values[key]))
     if pk is not None:
-        return pk
-    return conn.execute(insert(table).values(schema.with_folds(table, values))).inserted_primary_key[0]
+        return pk, False
+    inserted = conn.execute(insert(table).values(schema.with_folds(table, values)))
+    return inserted.inserted_primary_key[0], True
 
 
 _HIDDEN_UNLESS_ALONE = {"SR", "SC", "PR", "OT", "KO"}
@@ -301,21 +307,40 @@ def study_modality(modalities: list[str]) -> str:
     return "\\".join(shown) or "OT"
 
 
-def refresh_derived(conn: Connection, series_pks: set[int], study_pks: set[int]) -> None:
-    """Recompute counts, dates and Study.modality after images were added or removed."""
-    img, ser, stu = schema.image, schema.series, schema.study
-    for series_pk in series_pks:
-        count, first = conn.execute(select(func.count(img.c.pk), func.min(img.c.date))
-                                    .where(img.c.series_pk == series_pk)).one()
-        conn.execute(update(ser).where(ser.c.pk == series_pk).values(number_of_images=count, date=first))
-    for study_pk in study_pks:
-        count, first = conn.execute(
-            select(func.count(img.c.pk), func.min(img.c.date))
-            .join(ser, ser.c.pk == img.c.series_pk).where(ser.c.study_pk == study_pk)).one()
-        modalities = list(conn.scalars(select(ser.c.modality).where(ser.c.study_pk == study_pk)
-                                       .order_by(ser.c.date, ser.c.series_number, ser.c.pk)))
-        conn.execute(update(stu).where(stu.c.pk == study_pk).values(schema.with_folds(stu, {
-            "number_of_images": count, "date": first, "modality": study_modality(modalities)})))
+class Additions:
+    """What a commit adds to each series and study, applied as increments.
+
+    Counting up and taking the earlier date is exact and costs one UPDATE per series and study,
+    where recounting would scan every image of the study on each C-STORE. Study.modality is
+    recomputed only where a series was created (the only way the modality list changes).
+    """
+
+    def __init__(self) -> None:
+        self.series: dict[int, list] = {}
+        self.studies: dict[int, list] = {}
+        self.new_series_in: set[int] = set()
+
+    def image(self, series_pk: int, study_pk: int, date: datetime | None) -> None:
+        for totals, pk in ((self.series, series_pk), (self.studies, study_pk)):
+            entry = totals.setdefault(pk, [0, None])
+            entry[0] += 1
+            if date is not None and (entry[1] is None or date < entry[1]):
+                entry[1] = date
+
+    def apply(self, conn: Connection) -> None:
+        ser, stu = schema.series, schema.study
+        for table, totals in ((ser, self.series), (stu, self.studies)):
+            for pk, (count, first) in totals.items():
+                values = {"number_of_images": table.c.number_of_images + count}
+                if first is not None:
+                    values["date"] = case((table.c.date.is_(None), first),
+                                          (table.c.date > first, first), else_=table.c.date)
+                conn.execute(update(table).where(table.c.pk == pk).values(values))
+        for study_pk in self.new_series_in:
+            modalities = list(conn.scalars(select(ser.c.modality).where(ser.c.study_pk == study_pk)
+                                           .order_by(ser.c.date, ser.c.series_number, ser.c.pk)))
+            conn.execute(update(stu).where(stu.c.pk == study_pk).values(
+                schema.with_folds(stu, {"modality": study_modality(modalities)})))
 
 
 def sync_filesystem(folder: Path) -> None:
