@@ -110,7 +110,7 @@ def store_part10(workstation, encoded: bytes) -> str:
         raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
     instance = instance_from_dataset(header)
     library = workstation.library
-    staged = library.stage(instance, lambda tmp: Path(tmp).write_bytes(encoded))
+    staged = library.stage_bytes(instance, encoded)
     if staged is None:
         return "already_present"
     return library.commit([staged])[0].status

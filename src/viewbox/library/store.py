@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
@@ -81,7 +81,11 @@ class Library:
     def stage_file(self, source: Path, instance: Instance | None = None) -> Staged | None:
         """Copy `source` durably under its UID-derived path; None if that object is already stored."""
         instance = instance or read_instance(source)
-        return self.stage(instance, lambda tmp: shutil.copyfile(source, tmp))
+        def write(handle) -> None:
+            with open(source, "rb") as src:
+                shutil.copyfileobj(src, handle, 1024 * 1024)
+
+        return self.stage(instance, write)
 
     def stage_dataset(self, ds: Dataset) -> Staged | None:
         """Write a received dataset (C-STORE, DICOMweb) durably as a Part 10 file."""
@@ -93,10 +97,17 @@ class Library:
         ds.file_meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")
         ds.file_meta.MediaStorageSOPInstanceUID = instance.sop_instance_uid
         instance.image["transfer_syntax_uid"] = str(ds.file_meta.TransferSyntaxUID)
-        return self.stage(instance, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
+        return self.stage(instance, lambda handle: ds.save_as(handle, enforce_file_format=True))
 
-    def stage(self, instance: Instance, write: Callable[[Path], None]) -> Staged | None:
+    def stage_bytes(self, instance: Instance, data: bytes) -> Staged | None:
+        """Store bytes received from the network (C-STORE, C-GET, WADO-RS) as they came."""
+        return self.stage(instance, lambda handle: handle.write(data))
+
+    def stage(self, instance: Instance, write: Callable[[BinaryIO], object]) -> Staged | None:
         """Write an object's bytes with `write(tmp)`, fsync, and give it its final name.
+
+        `write(handle)` writes into the open temporary file; one descriptor serves the write,
+        the fsync and the size.
 
         The final name is taken with link(), which never replaces: if the name exists and its
         object is in the database, this is a duplicate (None) and the stored file is untouched;
@@ -106,13 +117,13 @@ class Library:
         if os.path.exists(final) and self.known_sop_uids([instance.sop_instance_uid]):
             return None  # stored already: do not even write the copy
         fd, tmp_name = tempfile.mkstemp(dir=self.database.temp_dir, suffix=".part")
-        os.close(fd)
         tmp = Path(tmp_name)
         try:
-            write(tmp)
-            with open(tmp, "rb+") as handle:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
                 os.fsync(handle.fileno())
-                size = os.fstat(handle.fileno()).st_size
+                size = handle.tell()
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(tmp, final)
