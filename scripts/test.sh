@@ -15,4 +15,5 @@ if [ -n "${PGBIN}" ] && [ -z "${VIEWBOX_TEST_POSTGRES_URL:-}" ]; then
   export VIEWBOX_TEST_POSTGRES_URL="postgresql://postgres@/viewbox_test?host=$PGDIR"
 fi
 export TCP_NODELAY=1
-python3 -m pytest -q -p no:cacheprovider "$@"
+PYTHON=python3; [ -x .venv/bin/python ] && PYTHON=.venv/bin/python  # setup.sh's venv, if it made one
+"$PYTHON" -m pytest -q -p no:cacheprovider "$@"
