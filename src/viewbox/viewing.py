@@ -12,7 +12,7 @@ from .library import queries
 from .workspace import SeriesRef, Viewer
 
 # Series that are not images (reports, structures, plans): a viewer would show nothing.
-_NON_IMAGE_MODALITIES = {"SR", "KO", "PR", "RTSTRUCT", "RTPLAN", "RTRECORD", "DOC"}
+_NON_IMAGE_MODALITIES = queries.NON_IMAGE_MODALITIES
 
 
 def series_ref(study: dict, series: dict, number_of_frames: int = 0) -> SeriesRef:
@@ -36,13 +36,14 @@ def image_series(workstation, study: dict) -> list[dict]:
 
 def open_study(workstation, study: dict, *, close_others: bool | None = None) -> list[Viewer]:
     """Open a study: one viewer on its first image series (OsiriX opens the first series)."""
-    images = image_series(workstation, study)
-    if not images:
+    first = queries.first_image_series(workstation.database, study["pk"])  # one query, frames too
+    if first is None:
         return []
+    series, frames = first
     if close_others is None:
         close_others = workstation.settings.close_all_before_open
     workstation.library.mark_opened([study["pk"]])
-    return workstation.workspace.open_series(_with_frames(workstation, [(study, images[0])]),
+    return workstation.workspace.open_series([series_ref(study, series, frames)],
                                              close_others=close_others)
 
 

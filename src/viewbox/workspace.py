@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 ChangeListener = Callable[[str, dict], None]
@@ -49,7 +49,11 @@ class Viewer:
     invert: bool = False
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # What dataclasses.asdict gives (fields in order, the series as a dict), built directly:
+        # every field is immutable, so the deep copy asdict makes is not needed.
+        out = dict(vars(self))
+        out["series"] = dict(vars(self.series))
+        return out
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class Workspace:
 
     def _changed(self, kind: str) -> None:
         self.version += 1
+        if not self._listeners:
+            return  # nobody watches (a headless RIS-driven workstation): no snapshot to build
         snapshot = self.snapshot()
         for listener in list(self._listeners):
             listener(kind, snapshot)
@@ -100,7 +106,7 @@ class Workspace:
         with self._lock:
             return {
                 "version": self.version,
-                "db_window": asdict(self.db_window),
+                "db_window": dict(vars(self.db_window)),  # frozen, immutable fields: asdict's copy
                 "viewers": [v.as_dict() for v in self.viewers],
                 "rows": self.rows,
                 "columns": self.columns,

@@ -5,17 +5,28 @@ Rows come back as plain dicts (column → value), ready for `element()`.
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Iterable
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select
 
 from ..db import schema
 from ..db.database import Database
 
+# Series that are not images (reports, structures, plans): a viewer would show nothing.
+NON_IMAGE_MODALITIES = frozenset({"SR", "KO", "PR", "RTSTRUCT", "RTPLAN", "RTRECORD", "DOC"})
 
-def _rows(database: Database, statement) -> list[dict]:
+
+def _as_dicts(result) -> list[dict]:
+    """Rows of a result as plain dicts (column → value): zip over the keys once, not a mapping
+    view per row (DBWindowFind replies carry hundreds of rows)."""
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row)) for row in result]
+
+
+def _rows(database: Database, statement, parameters: dict | None = None) -> list[dict]:
     with database.read() as conn:
-        return [dict(row) for row in conn.execute(statement).mappings()]
+        return _as_dicts(conn.execute(statement, parameters))
 
 
 def studies_where(database: Database, condition: ColumnElement[bool] | None = None,
@@ -43,17 +54,31 @@ def rows_where(database: Database, table: str, condition: ColumnElement[bool] | 
     return _rows(database, statement)
 
 
+_STUDY_KEY_COLUMNS = ("patient_id", "study_instance_uid", "accession_number", "study_id")
+
+
+def _find_studies_statement(keys: tuple[str, ...]):
+    study = schema.study.c
+    return (select(schema.study).where(and_(*(study[key] == bindparam(key) for key in keys)))
+            .order_by(study.date.desc(), study.pk))
+
+
+# DisplayStudy's lookups, built once from the schema for every combination of keys: the hot
+# call then skips building and cache-keying a new statement.
+_FIND_STUDIES = {keys: _find_studies_statement(keys)
+                 for size in range(1, len(_STUDY_KEY_COLUMNS) + 1)
+                 for keys in combinations(_STUDY_KEY_COLUMNS, size)}
+
+
 def find_studies(database: Database, *, patient_id: str | None = None,
                  study_instance_uid: str | None = None, accession_number: str | None = None,
                  study_id: str | None = None) -> list[dict]:
-    """DisplayStudy's lookup: the AND of exact matches on the given keys."""
-    study = schema.study.c
-    conditions = [column == value for column, value in (
-        (study.patient_id, patient_id), (study.study_instance_uid, study_instance_uid),
-        (study.accession_number, accession_number), (study.study_id, study_id)) if value]
-    if not conditions:
+    """DisplayStudy's lookup: the AND of exact matches on the given keys, newest first."""
+    given = {key: value for key, value in zip(_STUDY_KEY_COLUMNS, (
+        patient_id, study_instance_uid, accession_number, study_id)) if value}
+    if not given:
         return []
-    return studies_where(database, and_(*conditions))
+    return _rows(database, _FIND_STUDIES[tuple(given)], given)
 
 
 def study_by_pk(database: Database, study_pk: int) -> dict | None:
@@ -66,6 +91,30 @@ def studies_by_uid(database: Database, uids: Iterable[str]) -> list[dict]:
     if not uids:
         return []
     return _rows(database, select(schema.study).where(schema.study.c.study_instance_uid.in_(uids)))
+
+
+def _first_image_series_statement():
+    series, image = schema.series.c, schema.image.c
+    frames = (select(func.coalesce(func.sum(func.coalesce(image.number_of_frames, 1)), 0))
+              .where(image.series_pk == series.pk).scalar_subquery())
+    not_image = or_(*(series.modality == literal(m) for m in sorted(NON_IMAGE_MODALITIES)))
+    return (select(schema.series, frames.label("viewbox_frame_count"))
+            .where(series.study_pk == bindparam("study_pk"))
+            .order_by(case((not_image, 1), else_=0), series.series_number, series.date, series.pk)
+            .limit(1))
+
+
+_FIRST_IMAGE_SERIES = _first_image_series_statement()
+
+
+def first_image_series(database: Database, study_pk: int) -> tuple[dict, int] | None:
+    """The series a study opens on and its frame count, in one query: the first series in
+    display order that is an image series (the first of all when none is), or None."""
+    rows = _rows(database, _FIRST_IMAGE_SERIES, {"study_pk": study_pk})
+    if not rows:
+        return None
+    row = rows[0]
+    return row, int(row.pop("viewbox_frame_count") or 0)
 
 
 def series_of_study(database: Database, study_pk: int) -> list[dict]:
