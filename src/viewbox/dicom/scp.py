@@ -8,6 +8,7 @@ so the stored pixel data is byte-identical to what was sent and no time goes int
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import struct
 import warnings
@@ -51,6 +52,10 @@ _NOT_MATCHED = {"QueryRetrieveLevel", "SpecificCharacterSet"}
 # C-STORE waits for it twice (request in, response out). 0.2 ms measured 134 → ~200 files/s bare,
 # but costs ~12% of a core while an association sits idle, so only storing associations get it.
 DUL_LOOP_DELAY = 0.0002
+# pynetdicom's association thread sleeps 1 ms, then polls for a complete DIMSE message; a storing
+# association instead waits on the message queue (woken the moment the message is complete), for
+# at most this long, so that release and abort are still noticed promptly.
+MESSAGE_WAIT = 0.005
 
 
 def _whole_reads(transport):
@@ -87,6 +92,29 @@ def tune_association(event) -> None:
         transport.recv = _whole_reads(transport)
     except (AttributeError, OSError):
         pass
+
+
+def _prompt_messages(assoc) -> None:
+    """Let the association thread take a received DIMSE message as soon as it is complete.
+
+    Replaces this association's `dimse.get_msg`: the reactor loop's non-blocking poll becomes a
+    wait of at most MESSAGE_WAIT; a blocking get keeps pynetdicom's behaviour. Only acceptors get
+    it (from the C-STORE handler): a requestor pauses its reactor around each request, and a
+    reactor parked in the wait would delay that pause. Measured on a bare receiver: ~+10% files/s.
+    """
+    dimse = assoc.dimse
+    if getattr(dimse, "_viewbox_prompt", False):
+        return
+    messages = dimse.msg_queue
+
+    def get_msg(block: bool = False):
+        try:
+            return messages.get(timeout=dimse.dimse_timeout if block else MESSAGE_WAIT)
+        except queue.Empty:
+            return None, None
+
+    dimse.get_msg = get_msg
+    dimse._viewbox_prompt = True
 
 
 # -- C-ECHO ------------------------------------------------------------------------------------------
@@ -151,7 +179,10 @@ def received_part10(event) -> bytes:
 
 def handle_store(event, workstation) -> int | Dataset:
     """Store one received object; success is answered only once its file and row are durable."""
-    event.assoc.dul._run_loop_delay = DUL_LOOP_DELAY  # a storing association: answer sooner
+    assoc = event.assoc
+    assoc.dul._run_loop_delay = DUL_LOOP_DELAY  # a storing association: answer sooner
+    if assoc.is_acceptor:  # (a C-GET requestor waits for its messages itself)
+        _prompt_messages(assoc)
     try:
         store_part10(workstation, received_part10(event))
         return SUCCESS
