@@ -100,16 +100,47 @@ def decode_value(value: Element) -> Any:
 
 def escape(text: str) -> str:
     """Escape once (Horos escapes twice; spec §3 says once) and drop characters XML forbids."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if _INVALID_XML.search(text):
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    # printable text has no control characters, surrogates or non-characters: skip the regex
+    if not text.isprintable() and _INVALID_XML.search(text):
         text = _INVALID_XML.sub("", text)
     return text
+
+
+_NAME_VALUE = "</name><value>".join
+_MEMBER_SEPARATOR = "</value></member><member><name>"
+
+
+def _struct_of_plain_strings(value: dict) -> str | None:
+    """The common reply shape, a struct whose names and values are all strings that need no
+    escaping, encoded in one pass of C-level joins; None when any member needs the general path
+    (a value that is not a string, or text with `&`, `<`, `>` or characters to drop)."""
+    if not value:
+        return None
+    try:
+        body = _MEMBER_SEPARATOR.join(map(_NAME_VALUE, value.items()))  # TypeError: not a str
+    except TypeError:
+        return None
+    # The tags of n members hold 6n-4 '<' and as many '>': any more come from the text.
+    tags = 6 * len(value) - 4
+    if "&" in body or body.count("<") != tags or body.count(">") != tags or not body.isprintable():
+        return None
+    return f"<value><struct><member><name>{body}</value></member></struct></value>"
 
 
 def _encode(value: Any, out: list[str]) -> None:
     if isinstance(value, str):
         out.append(f"<value>{escape(value)}</value>")
     elif isinstance(value, dict):
+        fast = _struct_of_plain_strings(value)
+        if fast is not None:
+            out.append(fast)
+            return
         out.append("<value><struct>")
         for key, item in value.items():
             out.append(f"<member><name>{escape(str(key))}</name>")
