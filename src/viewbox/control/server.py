@@ -7,13 +7,15 @@ Transports (spec §1): XML-RPC POST on `/` and `/RPC2`, GET query strings, the J
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -30,6 +32,9 @@ from .wire import decode_call, encode_response
 log = logging.getLogger(__name__)
 
 XML_TYPE = "text/xml; charset=utf-8"
+# Method calls run on worker threads (they block on the database); as many as anyio's default
+# thread limiter allowed before.
+CALL_THREADS = 40
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -68,14 +73,22 @@ class Transports:
     def __init__(self, controller: Controller):
         self.controller = controller
         self.limit = controller.settings.max_body_bytes
+        # A plain executor hop costs less per call than anyio's to_thread (capacity limiter,
+        # cancel scope, per-call backend lookups) and runs the call the same way.
+        self.executor = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="viewbox-call")
 
     async def _invoke(self, request: Request, name: str, params: dict, transport: str,
                       args: list | None = None) -> Outcome:
         client = request.client
-        return await run_in_threadpool(
+        scope = request.scope
+        call = functools.partial(
             self.controller.invoke, name, params, transport=transport,
-            peer=client.host if client else None, user=request.scope.get("viewbox.user"),
-            args=args, cross_site=request.scope.get("viewbox.cross_site", False))
+            peer=client.host if client else None, user=scope.get("viewbox.user"),
+            args=args, cross_site=scope.get("viewbox.cross_site", False))
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False)
 
     def _protocol_error(self, request: Request, exc: ViewboxError, as_json: bool) -> Response:
         reply = {"error": str(exc.http_status), "message": exc.message}
@@ -171,6 +184,7 @@ def build_app(workstation) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
+        transports.close()
         controller.close()
 
     app = Starlette(routes=routes, lifespan=lifespan,
