@@ -8,10 +8,13 @@ without its file, and never a half-written file under its final name.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 import threading
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,6 +75,7 @@ class Library:
         self._listeners: list[StoredListener] = []
         self._write_lock = threading.Lock()
         self._prepared: _PreparedSQL | None = None
+        self._unnamed_files = hasattr(os, "O_TMPFILE")
 
     def add_listener(self, listener: StoredListener) -> None:
         """Call `listener(instances)` after each commit of new instances (UI, jobs, plugins)."""
@@ -107,8 +111,9 @@ class Library:
     def stage(self, instance: Instance, write: Callable[[BinaryIO], object]) -> Staged | None:
         """Write an object's bytes with `write(tmp)`, fsync, and give it its final name.
 
-        `write(handle)` writes into the open temporary file; one descriptor serves the write,
-        the fsync and the size.
+        `write(handle)` writes into an open file that has no name yet (O_TMPFILE, in the final
+        folder; a named file in TEMP where the system has none); one descriptor serves the write,
+        the fsync and the size, and one descriptor of the folder its link and fsync.
 
         The final name is taken with link(), which never replaces: if the name exists and its
         object is in the database, this is a duplicate (None) and the stored file is untouched;
@@ -117,6 +122,38 @@ class Library:
         final = self.database.files_dir / instance.relative_path()
         if os.path.exists(final) and self.known_sop_uids([instance.sop_instance_uid]):
             return None  # stored already: do not even write the copy
+        final.parent.mkdir(parents=True, exist_ok=True)
+        folder = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = _open_unnamed(folder) if self._unnamed_files else None
+            if fd is None:
+                return self._stage_named(instance, write, final, folder)
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(fd)
+                size = handle.tell()
+                try:
+                    _link_unnamed(fd, final.name, folder)
+                except FileExistsError:
+                    if self.known_sop_uids([instance.sop_instance_uid]):
+                        return None
+                    spare = f".{final.name}.{uuid.uuid4().hex}.part"
+                    _link_unnamed(fd, spare, folder)
+                    os.replace(spare, final.name, src_dir_fd=folder, dst_dir_fd=folder)
+                except FileNotFoundError:
+                    if os.path.isdir("/proc/self/fd"):
+                        raise
+                    self._unnamed_files = False  # no /proc: name files the portable way
+                    return self._stage_named(instance, write, final, folder)
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+        return Staged(instance, final, size)
+
+    def _stage_named(self, instance: Instance, write: Callable[[BinaryIO], object], final: Path,
+                     folder: int) -> Staged | None:
+        """`stage` through a named file in TEMP (file systems without O_TMPFILE)."""
         fd, tmp_name = tempfile.mkstemp(dir=self.database.temp_dir, suffix=".part")
         tmp = Path(tmp_name)
         try:
@@ -125,14 +162,13 @@ class Library:
                 handle.flush()
                 os.fsync(handle.fileno())
                 size = handle.tell()
-            final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(tmp, final)
             except FileExistsError:
                 if self.known_sop_uids([instance.sop_instance_uid]):
                     return None
                 os.replace(tmp, final)
-            fsync_directories([final.parent])
+            os.fsync(folder)
         finally:
             tmp.unlink(missing_ok=True)
         return Staged(instance, final, size)
@@ -351,18 +387,17 @@ class Additions:
 class _PreparedSQL:
     """The statements of the C-STORE hot path as plain SQL for one dialect, built once.
 
-    SQLAlchemy Core costs ~0.2 ms per statement in building, cache-key generation and compiling
-    lookups; these run through `exec_driver_sql` with the columns' own bind processors (so dates
-    are stored exactly as Core stores them) and positional parameters in the driver's style.
+    SQLAlchemy Core costs ~0.2 ms per statement in building, cache-key generation, compiled-cache
+    lookups and result objects; these run on the transaction's own DBAPI cursor, with the
+    columns' own bind processors (so dates are stored exactly as Core stores them) and positional
+    parameters in the driver's style.
     """
 
     def __init__(self, dialect) -> None:
         self.dialect = dialect
         self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._quote = dialect.identifier_preparer.quote
-        self._returning = dialect.name == "postgresql" or (
-            dialect.name == "sqlite" and dialect.dbapi is not None
-            and dialect.dbapi.sqlite_version_info >= (3, 35))
+        self._returning = dialect.name != "sqlite"  # SQLite has cursor.lastrowid
         self._processors: dict[tuple[str, str], Callable | None] = {}
         self._inserts: dict[tuple[str, tuple[str, ...]], tuple[str, list]] = {}
         self._texts: dict[tuple, str] = {}
@@ -385,7 +420,9 @@ class _PreparedSQL:
         if sql is None:
             sql = self._texts[("existing",)] = (
                 f"SELECT sop_instance_uid FROM image WHERE sop_instance_uid = {self._mark}")
-        return {row[0] for row in conn.exec_driver_sql(sql, (uids[0],))}
+        with _cursor(conn) as cursor:
+            cursor.execute(sql, (uids[0],))
+            return {row[0] for row in cursor.fetchall()}
 
     def _insert(self, table, keys: tuple[str, ...]) -> tuple[str, list]:
         """INSERT statement for these keys plus the columns' scalar defaults not given."""
@@ -410,15 +447,16 @@ class _PreparedSQL:
         if select_sql is None:
             select_sql = self._texts[("pk", table.name, key)] = (
                 f"SELECT pk FROM {self._quote(table.name)} WHERE {self._quote(key)} = {self._mark}")
-        row = conn.exec_driver_sql(select_sql, (values[key],)).first()
-        if row is not None:
-            return row[0], False
-        folded = schema.with_folds(table, values)
-        keys = tuple(folded)
-        sql, defaults = self._insert(table, keys)
-        result = conn.exec_driver_sql(sql, self._params(table, keys, folded, defaults))
-        pk = result.scalar_one() if self._returning else result.lastrowid
-        return pk, True
+        with _cursor(conn) as cursor:
+            cursor.execute(select_sql, (values[key],))
+            row = cursor.fetchone()
+            if row is not None:
+                return row[0], False
+            folded = schema.with_folds(table, values)
+            keys = tuple(folded)
+            sql, defaults = self._insert(table, keys)
+            cursor.execute(sql, self._params(table, keys, folded, defaults))
+            return (cursor.fetchone()[0] if self._returning else cursor.lastrowid), True
 
     def insert_many(self, conn: Connection, table, rows: list[dict]) -> None:
         by_keys: dict[tuple[str, ...], list[dict]] = {}
@@ -429,7 +467,11 @@ class _PreparedSQL:
             if self._returning:
                 sql = sql[: -len(" RETURNING pk")]
             params = [self._params(table, keys, row, defaults) for row in group]
-            conn.exec_driver_sql(sql, params if len(params) > 1 else params[0])
+            with _cursor(conn) as cursor:
+                if len(params) == 1:
+                    cursor.execute(sql, params[0])
+                else:
+                    cursor.executemany(sql, params)
 
     def add_images(self, conn: Connection, table, pk: int, count: int, first: datetime | None) -> None:
         """number_of_images += count; date = the earlier of date and `first` (when given)."""
@@ -444,9 +486,18 @@ class _PreparedSQL:
             sql = self._texts[("add", table.name, dated)] = f"UPDATE {t} SET {assign} WHERE pk = {m}"
         if dated:
             first = self._bind(table, "date", first)
-            conn.exec_driver_sql(sql, (count, first, first, first, pk))
-        else:
-            conn.exec_driver_sql(sql, (count, pk))
+        with _cursor(conn) as cursor:
+            cursor.execute(sql, (count, first, first, first, pk) if dated else (count, pk))
+
+
+@contextmanager
+def _cursor(conn: Connection):
+    """A DBAPI cursor of the connection's current transaction."""
+    cursor = conn.connection.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def sync_filesystem(folder: Path) -> None:
@@ -477,17 +528,19 @@ def _load_libc():
 _LIBC = _load_libc()
 
 
-def fsync_directories(directories: Iterable[Path]) -> None:
-    """Make renames durable: fsync each directory that received a new name."""
-    for directory in directories:
-        try:
-            fd = os.open(directory, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _open_unnamed(folder: int) -> int | None:
+    """A new file without a name in `folder` (O_TMPFILE): a failed write leaves nothing behind."""
+    try:
+        return os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=folder)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return None  # this file system (or kernel) has no O_TMPFILE
+        raise
+
+
+def _link_unnamed(fd: int, name: str, folder: int) -> None:
+    """Give an O_TMPFILE file `name` in `folder` (linkat with AT_SYMLINK_FOLLOW on /proc)."""
+    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder, follow_symlinks=True)
 
 
 def _prune_empty_dirs(directory: Path, stop: Path) -> None:
