@@ -24,6 +24,8 @@ from pynetdicom import (
     build_context,
     evt,
 )
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
 )
@@ -94,18 +96,24 @@ def tune_association(event) -> None:
         pass
 
 
-def _prompt_messages(assoc) -> None:
-    """Let the association thread take a received DIMSE message as soon as it is complete.
+def _quicken(assoc) -> None:
+    """Take each received DIMSE message as soon as it is complete; answer success quickly.
 
-    Replaces this association's `dimse.get_msg`: the reactor loop's non-blocking poll becomes a
-    wait of at most MESSAGE_WAIT; a blocking get keeps pynetdicom's behaviour. Only acceptors get
-    it (from the C-STORE handler): a requestor pauses its reactor around each request, and a
-    reactor parked in the wait would delay that pause. Measured on a bare receiver: ~+10% files/s.
+    Replaces two methods of this association's DIMSE provider (instance attributes; pynetdicom
+    itself is untouched):
+
+    - `get_msg`: the reactor loop's non-blocking poll (after a fixed 1 ms sleep) becomes a wait
+      of at most MESSAGE_WAIT; a blocking get keeps pynetdicom's behaviour. Only acceptors get it
+      (from the C-STORE handler): a requestor pauses its reactor around each request, and a
+      reactor parked in the wait would delay that pause. Bare receiver: ~+10% files/s.
+    - `send_msg`: a plain C-STORE success response is encoded directly (~0.05 ms) instead of
+      through a pydicom Dataset (~0.6 ms); anything else goes through pynetdicom.
     """
     dimse = assoc.dimse
-    if getattr(dimse, "_viewbox_prompt", False):
+    if getattr(dimse, "_viewbox_quick", False):
         return
     messages = dimse.msg_queue
+    send_msg = dimse.send_msg
 
     def get_msg(block: bool = False):
         try:
@@ -113,8 +121,51 @@ def _prompt_messages(assoc) -> None:
         except queue.Empty:
             return None, None
 
+    def send(primitive, context_id: int) -> None:
+        command = _store_success(primitive)
+        limit = dimse.maximum_pdu_size
+        if (command is None or assoc.get_handlers(evt.EVT_DIMSE_SENT)
+                or (limit and len(command) + 7 > limit)):
+            send_msg(primitive, context_id)
+            return
+        pdata = P_DATA()
+        pdata.presentation_data_value_list.append((context_id, b"\x03" + command))
+        dimse.dul.send_pdu(pdata)
+
     dimse.get_msg = get_msg
-    dimse._viewbox_prompt = True
+    dimse.send_msg = send
+    dimse._viewbox_quick = True
+
+
+def _command_element(element: int, value: bytes) -> bytes:
+    """One Command Set element, Implicit VR Little Endian (group 0000)."""
+    return struct.pack("<HHI", 0x0000, element, len(value)) + value
+
+
+def _command_uid(uid) -> bytes:
+    value = str(uid).encode("ascii")
+    return value + b"\x00" if len(value) % 2 else value
+
+
+def _store_success(primitive) -> bytes | None:
+    """The Command Set of a C-STORE-RSP with Status 0x0000 and no optional fields, else None.
+
+    Byte for byte what pynetdicom encodes for it (tests compare the two).
+    """
+    if (type(primitive) is not C_STORE or primitive.MessageIDBeingRespondedTo is None
+            or primitive.Status != 0x0000 or primitive.ErrorComment is not None
+            or primitive.OffendingElement is not None or primitive.AffectedSOPClassUID is None
+            or primitive.AffectedSOPInstanceUID is None):
+        return None
+    body = b"".join((
+        _command_element(0x0002, _command_uid(primitive.AffectedSOPClassUID)),
+        _command_element(0x0100, struct.pack("<H", 0x8001)),
+        _command_element(0x0120, struct.pack("<H", primitive.MessageIDBeingRespondedTo)),
+        _command_element(0x0800, struct.pack("<H", 0x0101)),
+        _command_element(0x0900, struct.pack("<H", 0x0000)),
+        _command_element(0x1000, _command_uid(primitive.AffectedSOPInstanceUID)),
+    ))
+    return _command_element(0x0000, struct.pack("<I", len(body))) + body
 
 
 # -- C-ECHO ------------------------------------------------------------------------------------------
@@ -182,7 +233,7 @@ def handle_store(event, workstation) -> int | Dataset:
     assoc = event.assoc
     assoc.dul._run_loop_delay = DUL_LOOP_DELAY  # a storing association: answer sooner
     if assoc.is_acceptor:  # (a C-GET requestor waits for its messages itself)
-        _prompt_messages(assoc)
+        _quicken(assoc)
     try:
         store_part10(workstation, received_part10(event))
         return SUCCESS
