@@ -243,3 +243,33 @@ def test_study_modality_rule():
     assert study_modality(["SR", "PR"]) == "SR\\PR"
     assert study_modality(["RTSTRUCT", "CT"]) == "RT\\CT"
     assert study_modality([]) == "OT"
+
+
+def test_received_header_reads_what_the_whole_header_gives(samples):
+    """C-STORE reads only HEADER_TAGS of the bare data set: same row values as the whole file."""
+    from io import BytesIO
+
+    from pydicom.filereader import _read_file_meta_info
+
+    from viewbox.library.instance import instance_from_dataset, read_received_header
+
+    compared = 0
+    for path in sorted(samples.rglob("*.dcm")):
+        raw = path.read_bytes()
+        if raw[128:132] != b"DICM":
+            continue
+        fp = BytesIO(raw)
+        fp.seek(132)
+        try:
+            ts = str(_read_file_meta_info(fp).TransferSyntaxUID)
+            whole = instance_from_dataset(pydicom.dcmread(BytesIO(raw), stop_before_pixels=True, force=True))
+        except Exception:  # noqa: BLE001, S112 - only files the whole-header path reads are compared
+            continue
+        if ts == "1.2.840.10008.1.2.1.99":
+            continue
+        received = instance_from_dataset(read_received_header(BytesIO(raw[fp.tell():]), ts))
+        assert (received.study, received.series) == (whole.study, whole.series), path
+        assert {**received.image, "transfer_syntax_uid": str(received.image["transfer_syntax_uid"])} == {
+            **whole.image, "transfer_syntax_uid": str(whole.image["transfer_syntax_uid"])}, path
+        compared += 1
+    assert compared > 100

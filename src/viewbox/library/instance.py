@@ -162,17 +162,57 @@ def _dataset_start(fp: BinaryIO, ds: Dataset) -> int | None:
     return 132 + 12 + int(meta.FileMetaInformationGroupLength)
 
 
-_TAGS: dict[str, int] = {}
+# Every element instance_from_dataset reads (top level, and CodeMeaning inside a code item):
+# a received dataset is parsed for these only. `_value` refuses any other keyword, so a field
+# added below without being listed here fails loudly instead of silently reading nothing.
+HEADER_KEYWORDS = (
+    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
+    "SeriesInstanceUID", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "Modality",
+    "AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate", "AcquisitionTime", "ContentTime",
+    "SeriesTime", "StudyTime", "StudyDescription", "ProcedureCodeSequence", "CodeMeaning",
+    "SeriesDescription", "PerformedProcedureStepDescription",
+    "AcquisitionDeviceProcessingDescription", "StudyID", "AccessionNumber",
+    "ReferringPhysicianName", "PerformingPhysicianName", "InstitutionName", "StudyComments",
+    "ProtocolName", "SeriesNumber", "InstanceNumber", "NumberOfFrames", "Columns", "Rows",
+    "ImageComments", "SliceLocation", "ImagePositionPatient", "ImageOrientationPatient",
+)
+_TAGS: dict[str, int] = {keyword: pydicom.datadict.tag_for_keyword(keyword) for keyword in HEADER_KEYWORDS}
+HEADER_TAGS = sorted(_TAGS.values())
+_PIXEL_DATA_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
 
 
 def _value(ds: Dataset, keyword: str):
     """An element's value by keyword, looked up by tag (pydicom's keyword path is slow)."""
-    tag = _TAGS.get(keyword)
-    if tag is None:
-        tag = _TAGS[keyword] = pydicom.datadict.tag_for_keyword(keyword)
+    tag = _TAGS[keyword]
     if tag not in ds:
         return None
     return ds[tag].value
+
+
+def read_received_header(dataset: BinaryIO, transfer_syntax: str) -> Dataset:
+    """The header elements instance_from_dataset needs, from an encoded dataset without file
+    meta (a C-STORE's data set, read from its start); the transfer syntax becomes its file meta.
+
+    Only the HEADER_TAGS are kept (pydicom skips the other values); it stops at the pixel data.
+    Raises ImportFailure when the dataset is unreadable.
+    """
+    try:
+        uid = pydicom.uid.UID(transfer_syntax)
+        if uid == _DEFLATED:
+            raise ValueError("a deflated dataset is read with its file meta (dcmread)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset.seek(0)
+            ds = pydicom.filereader.read_dataset(
+                dataset, uid.is_implicit_VR, uid.is_little_endian,
+                stop_when=lambda tag, vr, length: tag in _PIXEL_DATA_TAGS,
+                specific_tags=list(HEADER_TAGS))
+    except Exception as exc:
+        raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
+    meta = pydicom.dataset.FileMetaDataset()
+    meta.TransferSyntaxUID = uid
+    ds.file_meta = meta
+    return ds
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:

@@ -104,9 +104,14 @@ class Library:
         instance.image["transfer_syntax_uid"] = str(ds.file_meta.TransferSyntaxUID)
         return self.stage(instance, lambda handle: ds.save_as(handle, enforce_file_format=True))
 
-    def stage_bytes(self, instance: Instance, data: bytes) -> Staged | None:
-        """Store bytes received from the network (C-STORE, C-GET, WADO-RS) as they came."""
-        return self.stage(instance, lambda handle: handle.write(data))
+    def stage_bytes(self, instance: Instance, *parts: bytes | memoryview) -> Staged | None:
+        """Store bytes received from the network (C-STORE, C-GET, WADO-RS) as they came: the file
+        is `parts` one after the other (a C-STORE's file meta and its data set, never joined)."""
+        def write(handle) -> None:
+            for part in parts:
+                handle.write(part)
+
+        return self.stage(instance, write)
 
     def stage(self, instance: Instance, write: Callable[[BinaryIO], object]) -> Staged | None:
         """Write an object's bytes with `write(tmp)`, fsync, and give it its final name.
