@@ -109,8 +109,9 @@ def test_bad_object_gets_failure_status_and_association_survives(start_node):
 def test_quick_store_success_response_is_what_pynetdicom_encodes(message_id):
     from pynetdicom.dimse_messages import C_STORE_RSP
     from pynetdicom.dimse_primitives import C_STORE
+    from pynetdicom.pdu import P_DATA_TF
 
-    from viewbox.dicom.scp import _store_success
+    from viewbox.dicom.scp import _store_success, p_data_tf
 
     rsp = C_STORE()
     rsp.MessageID = rsp.MessageIDBeingRespondedTo = message_id
@@ -121,6 +122,9 @@ def test_quick_store_success_response_is_what_pynetdicom_encodes(message_id):
     message.primitive_to_message(rsp)
     (pdata,) = list(message.encode_msg(1, 1024 * 1024))
     assert pdata.presentation_data_value_list[0][1] == b"\x03" + _store_success(rsp)
+    pdu = P_DATA_TF()
+    pdu.from_primitive(pdata)
+    assert pdu.encode() == p_data_tf(1, b"\x03" + _store_success(rsp))
     rsp.Status = 0xA700
     assert _store_success(rsp) is None  # failures (and their comments) go through pynetdicom
 
