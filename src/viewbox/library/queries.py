@@ -21,12 +21,21 @@ def _as_dicts(result) -> list[dict]:
     """Rows of a result as plain dicts (column → value): zip over the keys once, not a mapping
     view per row (DBWindowFind replies carry hundreds of rows)."""
     keys = tuple(result.keys())
-    return [dict(zip(keys, row)) for row in result]
+    return [dict(zip(keys, row)) for row in result.all()]  # all(): one fetch, not one per row
 
 
 def _rows(database: Database, statement, parameters: dict | None = None) -> list[dict]:
     with database.read() as conn:
         return _as_dicts(conn.execute(statement, parameters))
+
+
+# The columns element structs and the display actions read (no folded shadow columns).
+def _element_columns(table: str) -> tuple:
+    wanted = {"pk", "study_pk", "series_pk"} | {a.column for a in schema.ATTRIBUTES[table].values()}
+    return tuple(column for column in schema.TABLES[table].c if column.name in wanted)
+
+
+_ELEMENT_COLUMNS = {table: _element_columns(table) for table in schema.TABLES}
 
 
 def studies_where(database: Database, condition: ColumnElement[bool] | None = None,
@@ -59,7 +68,7 @@ _STUDY_KEY_COLUMNS = ("patient_id", "study_instance_uid", "accession_number", "s
 
 def _find_studies_statement(keys: tuple[str, ...]):
     study = schema.study.c
-    return (select(schema.study).where(and_(*(study[key] == bindparam(key) for key in keys)))
+    return (select(*_ELEMENT_COLUMNS["Study"]).where(and_(*(study[key] == bindparam(key) for key in keys)))
             .order_by(study.date.desc(), study.pk))
 
 
@@ -73,7 +82,8 @@ _FIND_STUDIES = {keys: _find_studies_statement(keys)
 def find_studies(database: Database, *, patient_id: str | None = None,
                  study_instance_uid: str | None = None, accession_number: str | None = None,
                  study_id: str | None = None) -> list[dict]:
-    """DisplayStudy's lookup: the AND of exact matches on the given keys, newest first."""
+    """DisplayStudy's lookup: the AND of exact matches on the given keys, newest first (the
+    columns of the element struct, pk and the UIDs: what replies and opening read)."""
     given = {key: value for key, value in zip(_STUDY_KEY_COLUMNS, (
         patient_id, study_instance_uid, accession_number, study_id)) if value}
     if not given:
@@ -250,8 +260,7 @@ def element_rows_where(database: Database, table: str, condition: ColumnElement[
     """Like rows_where, but only the columns element structs and actions need (no folded
     shadow columns): DBWindowFind replies with hundreds of rows stay cheap to fetch."""
     table_obj = schema.TABLES[table]
-    wanted = {"pk", "study_pk", "series_pk"} | {a.column for a in schema.ATTRIBUTES[table].values()}
-    statement = select(*[column for column in table_obj.c if column.name in wanted])
+    statement = select(*_ELEMENT_COLUMNS[table])
     if condition is not None:
         statement = statement.where(condition)
     statement = statement.order_by(table_obj.c.pk)
