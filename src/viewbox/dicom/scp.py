@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import select
 import socket
+import ssl
 import struct
 import warnings
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
 )
+from pynetdicom.transport import AssociationSocket
 
 from ..errors import ImportFailure
 from ..library import dicom_query
@@ -65,6 +68,10 @@ DUL_LOOP_DELAY = 0.0002
 # association instead waits on the message queue (woken the moment the message is complete), for
 # at most this long, so that release and abort are still noticed promptly.
 MESSAGE_WAIT = 0.005
+# ... and its DUL thread waits in select() for the peer's next bytes (woken the moment they come)
+# for at most this long, instead of sleeping DUL_LOOP_DELAY between non-blocking polls; what the
+# node itself queues for sending (not a C-STORE success) waits at most this long.
+SOCKET_WAIT = 0.001
 
 
 def _whole_reads(transport):
@@ -123,7 +130,7 @@ def _quicken(assoc) -> None:
     """Take each received DIMSE message as soon as it is complete; answer success quickly.
 
     Replaces two methods of this association's DIMSE provider (instance attributes; pynetdicom
-    itself is untouched):
+    itself is untouched),
 
     - `get_msg`: the reactor loop's non-blocking poll (after a fixed 1 ms sleep) becomes a wait
       of at most MESSAGE_WAIT; a blocking get keeps pynetdicom's behaviour. Only acceptors get it
@@ -133,6 +140,9 @@ def _quicken(assoc) -> None:
       through a pydicom Dataset (~0.6 ms) and, in the data transfer state, written to the socket
       by this thread (the DUL thread's queue costs ~1 ms: its idle sleep and a thread switch);
       anything else goes through pynetdicom.
+
+    and makes its socket a _WaitingSocket, so that its DUL thread waits for the peer's bytes in
+    select() instead of sleeping between polls (bare receiver: ~+7% files/s, less idle CPU).
     """
     dimse = assoc.dimse
     if getattr(dimse, "_viewbox_quick", False):
@@ -168,6 +178,28 @@ def _quicken(assoc) -> None:
     dimse.get_msg = get_msg
     dimse.send_msg = send
     dimse._viewbox_quick = True
+    transport = assoc.dul.socket
+    if type(transport) is AssociationSocket:
+        transport.__class__ = _WaitingSocket
+        assoc.dul._run_loop_delay = 0
+
+
+class _WaitingSocket(AssociationSocket):
+    """An association socket whose `ready` waits up to SOCKET_WAIT for data (see _quicken)."""
+
+    @property
+    def ready(self) -> bool:
+        sock = self.socket
+        if sock is None or self._is_connected is False:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            ready, _, _ = select.select([sock], [], [], SOCKET_WAIT)
+        except (OSError, TimeoutError, ValueError):
+            self.event_queue.put("Evt17")  # transport connection closed
+            return False
+        return bool(ready)
 
 
 def p_data_tf(context_id: int, value: bytes) -> bytes:
@@ -294,7 +326,8 @@ def store_received(workstation, event) -> str:
 def handle_store(event, workstation) -> int | Dataset:
     """Store one received object; success is answered only once its file and row are durable."""
     assoc = event.assoc
-    assoc.dul._run_loop_delay = DUL_LOOP_DELAY  # a storing association: answer sooner
+    # a storing association: answer sooner (a quickened one waits in select() with delay 0)
+    assoc.dul._run_loop_delay = min(assoc.dul._run_loop_delay, DUL_LOOP_DELAY)
     if assoc.is_acceptor:  # (a C-GET requestor waits for its messages itself)
         _quicken(assoc)
     try:
