@@ -32,6 +32,8 @@ from .wire import decode_call, encode_response
 log = logging.getLogger(__name__)
 
 XML_TYPE = "text/xml; charset=utf-8"
+XML_HEADER = XML_TYPE.encode("latin-1")
+XMLRPC_PATHS = ("/", "/RPC2", "/rpc2")
 # Method calls run on worker threads (they block on the database); as many as anyio's default
 # thread limiter allowed before.
 CALL_THREADS = 40
@@ -63,6 +65,66 @@ def _after(outcome: Outcome) -> BackgroundTask | None:
     return BackgroundTask(run)
 
 
+async def _receive_body(scope, receive, limit: int) -> bytes | None:
+    """The request body read from ASGI messages, refusing more than `limit` bytes (as
+    read_body); None if the client disconnected first."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            declared = value.decode("latin-1")
+            if declared.isdigit() and int(declared) > limit:
+                raise TooLarge(f"request body of {declared} bytes is over the limit of {limit}")
+            break
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_xml(send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", XML_HEADER)]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _call_values(values: list) -> tuple[dict, list]:
+    """(params, args) of a methodCall: struct params merged in order (Horos #487), the rest
+    positional."""
+    params: dict = {}
+    args = []
+    for value in values:
+        if isinstance(value, dict):
+            params.update(value)
+        else:
+            args.append(value)
+    return params, args
+
+
+class XmlRpcPost:
+    """Sends POSTs on `/`, `/RPC2` and `/rpc2` straight to Transports.xmlrpc_post; everything else
+    to the application. Installed after the security middleware, so those calls pass the same
+    checks and only skip routing and Request/Response objects."""
+
+    def __init__(self, app, transports: "Transports"):
+        self.app = app
+        self.transports = transports
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] == "http" and scope.get("method") == "POST" and not scope.get("root_path")
+                and scope.get("path") in XMLRPC_PATHS):
+            await self.transports.xmlrpc_post(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def _as_json(reply) -> dict:
     return reply if isinstance(reply, dict) else {"error": "0", "result": reply}
 
@@ -79,30 +141,40 @@ class Transports:
 
     async def _invoke(self, request: Request, name: str, params: dict, transport: str,
                       args: list | None = None) -> Outcome:
-        client = request.client
-        scope = request.scope
+        return await self._invoke_scope(request.scope, name, params, transport, args)
+
+    async def _invoke_scope(self, scope, name: str, params: dict, transport: str,
+                            args: list | None = None) -> Outcome:
+        client = scope.get("client")
         call = functools.partial(
             self.controller.invoke, name, params, transport=transport,
-            peer=client.host if client else None, user=scope.get("viewbox.user"),
+            peer=client[0] if client else None, user=scope.get("viewbox.user"),
             args=args, cross_site=scope.get("viewbox.cross_site", False))
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False)
 
-    def _protocol_error(self, request: Request, exc: ViewboxError, as_json: bool) -> Response:
+    def _refused(self, scope, exc: ViewboxError) -> dict:
+        """The reply to a request refused before any method ran, written to the audit log."""
         reply = {"error": str(exc.http_status), "message": exc.message}
-        client = request.client
-        self.controller.audit.record(peer=client.host if client else None,
-                                     user=request.scope.get("viewbox.user"), transport="http",
-                                     method="-", params={"path": request.url.path},
+        client = scope.get("client")
+        self.controller.audit.record(peer=client[0] if client else None,
+                                     user=scope.get("viewbox.user"), transport="http",
+                                     method="-", params={"path": scope.get("path", "")},
                                      status=exc.http_status, error=reply["error"], message=exc.message)
+        return reply
+
+    def _protocol_error(self, request: Request, exc: ViewboxError, as_json: bool) -> Response:
+        reply = self._refused(request.scope, exc)
         if as_json:
             return JSONResponse(reply, exc.http_status)
         return Response(encode_response(reply), exc.http_status, media_type=XML_TYPE)
 
     async def xmlrpc(self, request: Request) -> Response:
-        """`/` and `/RPC2`: POST methodCall, GET ?methodName=…, GET / → the web UI."""
+        """`/` and `/RPC2`: POST methodCall, GET ?methodName=…, GET / → the web UI.
+
+        POSTs normally arrive at `xmlrpc_post` through XmlRpcPost and never get here."""
         if request.method in ("GET", "HEAD"):
             return await self.query(request)
         try:
@@ -110,16 +182,29 @@ class Transports:
             name, values = decode_call(body)
         except ViewboxError as exc:
             return self._protocol_error(request, exc, as_json=False)
-        params: dict = {}
-        args = []
-        for value in values:
-            if isinstance(value, dict):
-                params.update(value)  # several struct params are merged in order (Horos #487)
-            else:
-                args.append(value)
+        params, args = _call_values(values)
         outcome = await self._invoke(request, name, params, "xmlrpc", args)
         return Response(encode_response(outcome.reply), outcome.status, media_type=XML_TYPE,
                         background=_after(outcome))
+
+    async def xmlrpc_post(self, scope, receive, send) -> None:
+        """POST methodCall on `/` and `/RPC2`, the hottest route, as plain ASGI: no Request or
+        Response objects, the same bytes on the wire (status, content-type, content-length)."""
+        try:
+            body = await _receive_body(scope, receive, self.limit)
+            if body is None:
+                return  # the client went away before sending its call
+            name, values = decode_call(body)
+        except ViewboxError as exc:
+            await _send_xml(send, exc.http_status, encode_response(self._refused(scope, exc)))
+            return
+        params, args = _call_values(values)
+        outcome = await self._invoke_scope(scope, name, params, "xmlrpc", args)
+        await _send_xml(send, outcome.status, encode_response(outcome.reply))
+        actions = outcome.call.after_reply
+        if actions:  # after the reply is out (KillOsiriX), on a worker thread like a BackgroundTask
+            await asyncio.get_running_loop().run_in_executor(
+                self.executor, lambda: [action() for action in actions])
 
     async def query(self, request: Request) -> Response:
         params = parse_query(request.url.query)
@@ -189,7 +274,8 @@ def build_app(workstation) -> Starlette:
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(SecurityMiddleware, settings=workstation.settings,
-                                           audit=controller.audit)])
+                                           audit=controller.audit),
+                                Middleware(XmlRpcPost, transports=transports)])
     app.state.controller = controller
     app.state.workstation = workstation
     return app
