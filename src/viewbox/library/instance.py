@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 import pydicom
 import pydicom.config
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import data_element_generator
@@ -215,7 +216,22 @@ def read_received_header(dataset: BinaryIO, transfer_syntax: str) -> Dataset:
     return ds
 
 
+# Text VRs whose single ASCII value pydicom turns into the same text as decoding it plainly
+# (after the strip below); PN and multiple values take pydicom's way.
+_PLAIN_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UT"})
+_DICTIONARY_VRS = {tag: pydicom.datadict.dictionary_VR(tag) for tag in HEADER_TAGS}
+
+
 def _text(ds: Dataset, keyword: str) -> str | None:
+    element = ds.get_item(_TAGS[keyword])
+    if element is None:
+        return None
+    raw = element.value
+    if (type(element) is RawDataElement and type(raw) is bytes
+            and (element.VR or _DICTIONARY_VRS[element.tag]) in _PLAIN_TEXT_VRS
+            and raw.isascii() and b"\\" not in raw and b"\x1b" not in raw):
+        # Not converted yet: ~10x cheaper than pydicom's conversion, same text.
+        return raw.decode("ascii").strip().strip("\x00").strip() or None
     value = _value(ds, keyword)
     if value is None or value == "":
         return None
