@@ -126,11 +126,14 @@ class Library:
         if no row owns it, it is a leftover of a crash and is replaced.
         """
         final = self.database.files_dir / instance.relative_path()
-        if os.path.exists(final) and self.known_sop_uids([instance.sop_instance_uid]):
-            return None  # stored already: do not even write the copy
-        final.parent.mkdir(parents=True, exist_ok=True)
-        folder = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
+            folder = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            folder = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if _exists_in(folder, final.name) and self.known_sop_uids([instance.sop_instance_uid]):
+                return None  # stored already: do not even write the copy
             fd = _open_unnamed(folder) if self._unnamed_files else None
             if fd is None:
                 return self._stage_named(instance, write, final, folder)
@@ -532,6 +535,14 @@ def _load_libc():
 
 
 _LIBC = _load_libc()
+
+
+def _exists_in(folder: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _open_unnamed(folder: int) -> int | None:
