@@ -252,15 +252,17 @@ def store_part10(workstation, encoded: bytes) -> str:
 
     Returns 'imported' or 'already_present'; ImportFailure when the header is unusable.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            header = pydicom.dcmread(BytesIO(encoded), stop_before_pixels=True, force=True)
-    except Exception as exc:
-        raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
-    instance = instance_from_dataset(header)
+    def identify():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                header = pydicom.dcmread(BytesIO(encoded), stop_before_pixels=True, force=True)
+        except Exception as exc:
+            raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
+        return instance_from_dataset(header)
+
     library = workstation.library
-    staged = library.stage_bytes(instance, encoded)
+    _, staged = library.stage_received((encoded,), identify)
     if staged is None:
         return "already_present"
     return library.commit([staged])[0].status
@@ -308,16 +310,17 @@ def store_received(workstation, event) -> str:
     """Store a C-STORE's data set as received, behind its File Meta Information.
 
     The header is read from the data set itself with the negotiated transfer syntax (only the
-    elements the database keeps), and the file is written from the meta and the received buffer
-    without joining them; a deflated data set takes store_part10's way.
+    elements the database keeps) while the kernel is already writing the file (meta and received
+    buffer, never joined) out; a deflated data set takes store_part10's way.
     """
     dataset = event.request.DataSet
     transfer_syntax = str(event.context.transfer_syntax)
     if not isinstance(dataset, BytesIO) or transfer_syntax == _DEFLATED:
         return store_part10(workstation, received_part10(event))
-    instance = instance_from_dataset(read_received_header(dataset, transfer_syntax))
     with dataset.getbuffer() as received:
-        staged = workstation.library.stage_bytes(instance, _received_meta(event), received)
+        _, staged = workstation.library.stage_received(
+            (_received_meta(event), received),
+            lambda: instance_from_dataset(read_received_header(dataset, transfer_syntax)))
     if staged is None:
         return "already_present"
     return workstation.library.commit([staged])[0].status
