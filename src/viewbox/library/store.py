@@ -1,10 +1,11 @@
 """The only write path for studies: stage files durably, then commit their rows in one unit.
 
-Order matters for crash safety: a file is written without a name (O_TMPFILE in its final folder;
-a named file in TEMP where the system has none), fsynced, linked under its final name in
-DATABASE/ and the folder fsynced, all before the transaction that creates its row commits. A crash leaves at worst a file without a row
-(which does not count and is overwritten by the next import of the same object), never a row
-without its file, and never a half-written file under its final name.
+Order matters for crash safety: a file is written without a name (O_TMPFILE, in its final folder
+or, for network objects, in TEMP; a named file in TEMP where the system has none), fsynced,
+linked under its final name in DATABASE/ and that folder fsynced, all before the transaction
+that creates its row commits. A crash leaves at worst a file without a row (which does not count
+and is overwritten by the next import of the same object), never a row without its file, and
+never a half-written file under its final name.
 """
 
 from __future__ import annotations
