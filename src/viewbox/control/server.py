@@ -113,7 +113,7 @@ class XmlRpcPost:
     to the application. Installed after the security middleware, so those calls pass the same
     checks and only skip routing and Request/Response objects."""
 
-    def __init__(self, app, transports: "Transports"):
+    def __init__(self, app, transports: Transports):
         self.app = app
         self.transports = transports
 
@@ -155,18 +155,18 @@ class Transports:
     def close(self) -> None:
         self.executor.shutdown(wait=False)
 
-    def _refused(self, scope, exc: ViewboxError) -> dict:
+    def _refused(self, scope, path: str, exc: ViewboxError) -> dict:
         """The reply to a request refused before any method ran, written to the audit log."""
         reply = {"error": str(exc.http_status), "message": exc.message}
         client = scope.get("client")
         self.controller.audit.record(peer=client[0] if client else None,
                                      user=scope.get("viewbox.user"), transport="http",
-                                     method="-", params={"path": scope.get("path", "")},
+                                     method="-", params={"path": path},
                                      status=exc.http_status, error=reply["error"], message=exc.message)
         return reply
 
     def _protocol_error(self, request: Request, exc: ViewboxError, as_json: bool) -> Response:
-        reply = self._refused(request.scope, exc)
+        reply = self._refused(request.scope, request.url.path, exc)
         if as_json:
             return JSONResponse(reply, exc.http_status)
         return Response(encode_response(reply), exc.http_status, media_type=XML_TYPE)
@@ -196,7 +196,8 @@ class Transports:
                 return  # the client went away before sending its call
             name, values = decode_call(body)
         except ViewboxError as exc:
-            await _send_xml(send, exc.http_status, encode_response(self._refused(scope, exc)))
+            # the path is one of XMLRPC_PATHS: what request.url.path gives for it
+            await _send_xml(send, exc.http_status, encode_response(self._refused(scope, scope["path"], exc)))
             return
         params, args = _call_values(values)
         outcome = await self._invoke_scope(scope, name, params, "xmlrpc", args)
