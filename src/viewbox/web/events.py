@@ -59,9 +59,11 @@ class EventHub:
 
     def publish(self, event: str, data: dict) -> None:
         """Send `event` to every connected client; safe from any thread."""
-        message = (event, json.dumps(data, default=str))
         with self._lock:
             clients = list(self._clients)
+        if not clients:
+            return  # no tab open: a headless workstation pays nothing for the UI
+        message = (event, json.dumps(data, default=str))
         for client in clients:
             try:
                 client.loop.call_soon_threadsafe(_offer, client.queue, message)
