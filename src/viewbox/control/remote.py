@@ -22,6 +22,20 @@ def _dicom():
     return retrieve
 
 
+def _job_reply(ws, location: str, start, codes: dict[type, str]) -> dict:
+    """Check the Location, run `start(dicom_retrieve_module)` (which queues a DICOM job), and map
+    the DICOM layer's refusals to this method's OsiriX error codes: the one error mapping of
+    Retrieve, CMove and SendStudy."""
+    try:
+        if ws.settings.location(location) is None:
+            raise UnknownLocation(f"unknown server {location!r}")
+        job = start(_dicom())
+    except tuple(codes) as exc:
+        code = next(code for kind, code in codes.items() if isinstance(exc, kind))
+        return {"error": code, "message": exc.message}
+    return {"error": "0", "jobID": job.id}
+
+
 def retrieve_filters(params) -> list[tuple[str, str]]:
     """filterKey/filterValue … filterKey9/filterValue9 (pairs with both parts present)."""
     filters = []
@@ -42,17 +56,9 @@ def retrieve(call: Call) -> dict:
     then = (params.text("then") or "").lower() or None
     only_if_needed = params.boolean("retrieveOnlyIfNeeded")
     mode = RETRIEVE_MODES.get(params.text("retrieveMode") or "")
-    if ws.settings.location(server) is None:
-        return {"error": "-2", "message": f"unknown server {server!r}"}
-    try:
-        job = _dicom().start_retrieve(ws, server, filters, then, only_if_needed, mode)
-    except UnknownLocation as exc:
-        return {"error": "-2", "message": exc.message}
-    except NoMatch as exc:
-        return {"error": "-3", "message": exc.message}
-    except RemoteFailure as exc:
-        return {"error": "-1", "message": exc.message}
-    return {"error": "0", "jobID": job.id}
+    return _job_reply(ws, server, lambda dicom: dicom.start_retrieve(ws, server, filters, then,
+                                                                     only_if_needed, mode),
+                      {UnknownLocation: "-2", NoMatch: "-3", RemoteFailure: "-1"})
 
 
 def cmove(call: Call) -> dict:
@@ -60,17 +66,8 @@ def cmove(call: Call) -> dict:
     params, ws = call.params, call.workstation
     accession = params.require("accessionNumber")
     server = params.require("server", "serverName")
-    if ws.settings.location(server) is None:
-        return {"error": "-1", "message": f"unknown server {server!r}"}
-    try:
-        job = _dicom().start_cmove(ws, accession, server)
-    except UnknownLocation as exc:
-        return {"error": "-1", "message": exc.message}
-    except NoMatch as exc:
-        return {"error": "-3", "message": exc.message}
-    except RemoteFailure as exc:
-        return {"error": "-1", "message": exc.message}
-    return {"error": "0", "jobID": job.id}
+    return _job_reply(ws, server, lambda dicom: dicom.start_cmove(ws, accession, server),
+                      {UnknownLocation: "-1", NoMatch: "-3", RemoteFailure: "-1"})
 
 
 def send_study(call: Call) -> dict:
@@ -78,15 +75,9 @@ def send_study(call: Call) -> dict:
     params, ws = call.params, call.workstation
     location = params.require("location", "server")
     study_uid = params.require("studyInstanceUID")
-    if ws.settings.location(location) is None:
-        return {"error": "-2", "message": f"unknown location {location!r}"}
-    try:
-        job = _dicom().start_send(ws, location, study_uid)
-    except UnknownLocation as exc:
-        return {"error": "-2", "message": exc.message}
-    except (NoMatch, NotFound, RemoteFailure) as exc:  # NotFound: no such local study
-        return {"error": "-1", "message": exc.message}
-    return {"error": "0", "jobID": job.id}
+    # NotFound: no such local study
+    return _job_reply(ws, location, lambda dicom: dicom.start_send(ws, location, study_uid),
+                      {UnknownLocation: "-2", NoMatch: "-1", NotFound: "-1", RemoteFailure: "-1"})
 
 
 @hookimpl(tryfirst=True)
