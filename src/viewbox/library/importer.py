@@ -58,6 +58,11 @@ class ZipLimits:
     max_ratio: int = 1000
 
 
+def prepare_files(sources: list[str], temp_dir: str) -> list[tuple[str, object]]:
+    """prepare_file for several files: one task per chunk keeps the worker round trips few."""
+    return [prepare_file(source, temp_dir) for source in sources]
+
+
 def prepare_file(source: str, temp_dir: str) -> tuple[str, object]:
     """Parse one file's header and copy it into TEMP; runs in a worker thread or process.
 
@@ -95,7 +100,9 @@ class Importer:
         self.processes = processes
         self.report = ImportReport()
         self._batch: list[tuple[Path, Instance, Path, int]] = []
-        self._in_flight: deque[tuple[Path, Future]] = deque()
+        self._in_flight: deque[tuple[list[Path], Future]] = deque()
+        self._pending: list[Path] = []
+        self._chunk = 16 if processes > 1 else 1
         self._workers: Executor | None = None
         self._zip_depth = 0
 
@@ -178,18 +185,31 @@ class Importer:
     # -- one file --------------------------------------------------------------------------------
 
     def _submit(self, path: Path) -> None:
-        future = self._workers.submit(prepare_file, str(path), str(self.library.database.temp_dir))
-        self._in_flight.append((path, future))
-        if len(self._in_flight) > 2 * BATCH_SIZE:
-            self._handle(*self._in_flight.popleft())
+        self._pending.append(path)
+        if len(self._pending) >= self._chunk:
+            self._send_pending()
+        if len(self._in_flight) * self._chunk > 2 * BATCH_SIZE:
+            self._handle_chunk(*self._in_flight.popleft())
+
+    def _send_pending(self) -> None:
+        if self._pending:
+            chunk, self._pending = self._pending, []
+            future = self._workers.submit(prepare_files, [str(p) for p in chunk],
+                                          str(self.library.database.temp_dir))
+            self._in_flight.append((chunk, future))
 
     def _drain(self) -> None:
+        self._send_pending()
         while self._in_flight:
-            self._handle(*self._in_flight.popleft())
+            self._handle_chunk(*self._in_flight.popleft())
 
-    def _handle(self, path: Path, future: Future) -> None:
+    def _handle_chunk(self, paths: list[Path], future: Future) -> None:
+        for path, result in zip(paths, future.result()):
+            self._handle(path, result)
+
+    def _handle(self, path: Path, result: tuple[str, object]) -> None:
         self.report.seen += 1
-        kind, payload = future.result()
+        kind, payload = result
         if kind == "ok":
             instance, tmp, size = payload
             self._batch.append((path, instance, tmp, size))
