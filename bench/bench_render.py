@@ -100,7 +100,7 @@ def bench_viewbox(path: Path, fmt: str, repeat: int) -> dict[str, tuple[float, f
     results[f"Viewbox warm ({fmt})"] = percentiles(warm)
     array = renderer.render_array(path, 0, window_center=center, window_width=width)
     results[f"  of which encode ({fmt})"] = percentiles(time_calls(lambda: encode(array, fmt), repeat))
-    results[f"  of which window only"] = percentiles(
+    results["  of which window only"] = percentiles(
         time_calls(lambda: renderer.render_array(path, 0, window_center=center, window_width=width), repeat)
     )
     return results

@@ -186,7 +186,6 @@ class _Compiler:
         left = self.value(node.left, self_obj, env)
         right = self.value(node.right, self_obj, env)
         suffix = ast.fold_options(node.options)
-        pos = node.op_pos
         if node.quantifier:
             if isinstance(left, Const):
                 if left.value is None:
