@@ -191,26 +191,21 @@ def close_all_windows(call: Call) -> dict:
     return {"error": "0"}
 
 
+def _per_viewer(call: Call, entity: str, lookup, key) -> dict:
+    """One `entity` element per open viewer, in viewer order (duplicates kept, as OsiriX)."""
+    ws = call.workstation
+    rows = (lookup(ws.database, key(viewer.series)) for viewer in ws.workspace.open_viewers())
+    return {"error": "0", "elements": [element(entity, row) for row in rows if row is not None]}
+
+
 def displayed_series(call: Call) -> dict:
     """One series element per open viewer."""
-    ws = call.workstation
-    out = []
-    for viewer in ws.workspace.open_viewers():
-        row = queries.series_by_pk(ws.database, viewer.series.series_pk)
-        if row is not None:
-            out.append(element("Series", row))
-    return {"error": "0", "elements": out}
+    return _per_viewer(call, "Series", queries.series_by_pk, lambda ref: ref.series_pk)
 
 
 def displayed_studies(call: Call) -> dict:
     """One study element per open viewer (duplicates kept, as OsiriX)."""
-    ws = call.workstation
-    out = []
-    for viewer in ws.workspace.open_viewers():
-        row = queries.study_by_pk(ws.database, viewer.series.study_pk)
-        if row is not None:
-            out.append(element("Study", row))
-    return {"error": "0", "elements": out}
+    return _per_viewer(call, "Study", queries.study_by_pk, lambda ref: ref.study_pk)
 
 
 def close_series_viewers(call: Call) -> dict:
