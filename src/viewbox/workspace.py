@@ -89,10 +89,6 @@ class Workspace:
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
-    def remove_listener(self, listener: ChangeListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
     def _changed(self, kind: str) -> None:
         self.version += 1
         if not self._listeners:

@@ -38,31 +38,6 @@ def _element_columns(table: str) -> tuple:
 _ELEMENT_COLUMNS = {table: _element_columns(table) for table in schema.TABLES}
 
 
-def studies_where(database: Database, condition: ColumnElement[bool] | None = None,
-                  limit: int | None = None) -> list[dict]:
-    """Study rows matching a condition, newest study date first (OsiriX's default order)."""
-    statement = select(schema.study)
-    if condition is not None:
-        statement = statement.where(condition)
-    statement = statement.order_by(schema.study.c.date.desc(), schema.study.c.pk)
-    if limit:
-        statement = statement.limit(limit)
-    return _rows(database, statement)
-
-
-def rows_where(database: Database, table: str, condition: ColumnElement[bool] | None = None,
-               limit: int | None = None) -> list[dict]:
-    """Rows of Study, Series, Image or Album matching a condition (DBWindowFind)."""
-    table_obj = schema.TABLES[table]
-    statement = select(table_obj)
-    if condition is not None:
-        statement = statement.where(condition)
-    statement = statement.order_by(table_obj.c.pk)
-    if limit:
-        statement = statement.limit(limit)
-    return _rows(database, statement)
-
-
 _STUDY_KEY_COLUMNS = ("patient_id", "study_instance_uid", "accession_number", "study_id")
 
 
@@ -257,8 +232,9 @@ def series_frame_counts(database: Database, series_pks: Iterable[int]) -> dict[i
 
 def element_rows_where(database: Database, table: str, condition: ColumnElement[bool] | None = None,
                        limit: int | None = None) -> list[dict]:
-    """Like rows_where, but only the columns element structs and actions need (no folded
-    shadow columns): DBWindowFind replies with hundreds of rows stay cheap to fetch."""
+    """Rows of Study, Series, Image or Album matching a condition (DBWindowFind), with only the
+    columns element structs and actions need (no folded shadow columns), so replies with
+    hundreds of rows stay cheap to fetch."""
     table_obj = schema.TABLES[table]
     statement = select(*_ELEMENT_COLUMNS[table])
     if condition is not None:

@@ -22,13 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Sequence
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
 from sqlalchemy import Connection, delete, insert, select, update
 
 from ..db import schema
 from ..db.database import Database
-from .instance import Instance, instance_from_dataset, read_instance
+from .instance import Instance
 
 StoredListener = Callable[[list[Instance]], None]
 
@@ -85,27 +83,6 @@ class Library:
         self._listeners.append(listener)
 
     # -- staging ---------------------------------------------------------------------------------
-
-    def stage_file(self, source: Path, instance: Instance | None = None) -> Staged | None:
-        """Copy `source` durably under its UID-derived path; None if that object is already stored."""
-        instance = instance or read_instance(source)
-        def write(handle) -> None:
-            with open(source, "rb") as src:
-                shutil.copyfileobj(src, handle, 1024 * 1024)
-
-        return self.stage(instance, write)
-
-    def stage_dataset(self, ds: Dataset) -> Staged | None:
-        """Write a received dataset (C-STORE, DICOMweb) durably as a Part 10 file."""
-        instance = instance_from_dataset(ds)
-        if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
-            meta = FileMetaDataset()
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds.file_meta = meta
-        ds.file_meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")
-        ds.file_meta.MediaStorageSOPInstanceUID = instance.sop_instance_uid
-        instance.image["transfer_syntax_uid"] = str(ds.file_meta.TransferSyntaxUID)
-        return self.stage(instance, lambda handle: ds.save_as(handle, enforce_file_format=True))
 
     def stage_bytes(self, instance: Instance, *parts: bytes | memoryview) -> Staged | None:
         """Store bytes received from the network (C-STORE, C-GET, WADO-RS) as they came: the file
@@ -340,13 +317,6 @@ class Library:
             self._prepared = _PreparedSQL(conn.dialect)
         return self._prepared
 
-    def store_dataset(self, ds: Dataset) -> StoreOutcome:
-        """Store one received dataset now (file + row durable when this returns)."""
-        staged = self.stage_dataset(ds)
-        if staged is None:
-            return StoreOutcome("already_present", instance_from_dataset(ds))
-        return self.commit([staged])[0]
-
     # -- deleting --------------------------------------------------------------------------------
 
     def delete_studies(self, study_pks: Iterable[int]) -> int:
@@ -385,11 +355,6 @@ class Library:
             rows = [{"album_pk": album_pk, "study_pk": pk} for pk in set(study_pks) - present]
             if rows:
                 conn.execute(insert(schema.album_study), rows)
-
-    def create_smart_album(self, name: str, predicate: str) -> None:
-        with self._write_lock, self.database.begin() as conn:
-            conn.execute(insert(schema.album).values(schema.with_folds(schema.album, {
-                "name": name, "smart_album": True, "predicate_string": predicate})))
 
     def mark_opened(self, study_pks: Iterable[int]) -> None:
         """Record dateOpened (feeds the 'Just Opened' smart album)."""
