@@ -10,6 +10,9 @@ tried, and results are memoised per token index so nested parentheses stay linea
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from viewbox.errors import PredicateError
 
 from . import ast
@@ -96,19 +99,21 @@ class _Parser:
             raise PredicateError(f"expected {what}{after}, found {tok.describe()}", tok.pos)
         return self.advance()
 
-    def enter(self, pos: int) -> None:
+    @contextmanager
+    def nested(self, pos: int) -> Iterator[None]:
+        """One level deeper in the grammar; refuses pathological nesting before Python's stack does."""
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise PredicateError("the predicate is nested too deeply", pos)
-
-    def leave(self) -> None:
-        self.depth -= 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise PredicateError("the predicate is nested too deeply", pos)
+            yield
+        finally:
+            self.depth -= 1
 
     # ------------------------------------------------------------ predicates
 
     def predicate(self) -> ast.Pred:
-        self.enter(self.peek().pos)
-        try:
+        with self.nested(self.peek().pos):
             items = [self.negation()]
             ops: list[tuple[str, int]] = []
             while self.is_kw("AND", "OR") or self.is_op("&&", "||"):
@@ -118,8 +123,6 @@ class _Parser:
                 if self.peek().kind == "EOF":
                     raise PredicateError(f"expected a predicate after {tok.describe()}", self.peek().pos)
                 items.append(self.negation())
-        finally:
-            self.leave()
         if not ops:
             return items[0]
         kinds = {op for op, _ in ops}
@@ -145,11 +148,8 @@ class _Parser:
             tok = self.advance()
             if self.peek().kind == "EOF":
                 raise PredicateError(f"expected a predicate after {tok.describe()}", self.peek().pos)
-            self.enter(tok.pos)
-            try:
+            with self.nested(tok.pos):
                 return ast.Not(self.negation(), tok.pos)
-            finally:
-                self.leave()
         return self.atom()
 
     def atom(self) -> ast.Pred:
@@ -274,16 +274,14 @@ class _Parser:
                 raise cached
             self.i = cached[1]
             return cached[0]
-        self.enter(self.peek().pos)
-        try:
-            node = self.additive()
-            self.memo_expr[start] = (node, self.i)
-            return node
-        except PredicateError as exc:
-            self.memo_expr[start] = exc
-            raise
-        finally:
-            self.leave()
+        with self.nested(self.peek().pos):
+            try:
+                node = self.additive()
+                self.memo_expr[start] = (node, self.i)
+                return node
+            except PredicateError as exc:
+                self.memo_expr[start] = exc
+                raise
 
     def _binary_chain(self, operand, ops: tuple[str, ...]) -> ast.Expr:
         left = operand()
@@ -313,11 +311,8 @@ class _Parser:
             tok = self.advance()
             if not self._starts_value():
                 raise PredicateError("expected a value after '-'", self.peek().pos)
-            self.enter(tok.pos)
-            try:
+            with self.nested(tok.pos):
                 return ast.Negate(self.unary(), tok.pos)
-            finally:
-                self.leave()
         return self.postfix()
 
     def postfix(self) -> ast.Expr:
