@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from postgres import postgres_url
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
-POSTGRES_ENV = "VIEWBOX_TEST_POSTGRES_URL"
-
-
-def postgres_url() -> str:
-    """The test PostgreSQL server (scripts/test.sh starts one); CI must have it, so fail there."""
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_ENV} is not set: run the tests with scripts/test.sh")
-        pytest.skip(f"{POSTGRES_ENV} not set (scripts/test.sh starts a PostgreSQL server)")
-    return url
 
 
 def _reset_postgres(url: str) -> None:

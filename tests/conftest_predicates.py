@@ -10,27 +10,17 @@ import itertools
 import os
 from datetime import datetime, timezone
 
-import pytest
 from sqlalchemy import Column, MetaData, Table, create_engine, delete, insert, select, text
 
 from viewbox.db import schema
 from viewbox.db.schema import Attribute
 from viewbox.predicates import Catalog, DEFAULT_CATALOG, compile_filter
 from viewbox.predicates.values import as_utc, parse_iso_date
+from postgres import postgres_url
 
-POSTGRES_ENV = "VIEWBOX_TEST_POSTGRES_URL"
 _uids = itertools.count(1)
 _schemas = itertools.count(1)
 _pg_schemas: dict[int, str] = {}
-
-
-def postgres_url() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_ENV} is not set")
-        pytest.skip(f"{POSTGRES_ENV} not set")
-    return url
 
 
 def make_engine(kind: str, tmp_path_factory, metadatas: list[MetaData]):

@@ -1,0 +1,19 @@
+"""The test PostgreSQL server: scripts/test.sh starts one and names it in VIEWBOX_TEST_POSTGRES_URL."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+POSTGRES_ENV = "VIEWBOX_TEST_POSTGRES_URL"
+
+
+def postgres_url() -> str:
+    """Its URL; CI must have it (a missing server fails there), a developer may skip."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_ENV} is not set: run the tests with scripts/test.sh")
+        pytest.skip(f"{POSTGRES_ENV} not set (scripts/test.sh starts a PostgreSQL server)")
+    return url
