@@ -252,14 +252,8 @@ class Library:
 
     def known_sop_uids(self, uids: Iterable[str]) -> set[str]:
         """Which of these SOP Instance UIDs are already stored."""
-        uids = list(uids)
-        found: set[str] = set()
         with self.database.read() as conn:
-            for start in range(0, len(uids), 500):
-                chunk = uids[start:start + 500]
-                found.update(conn.scalars(select(schema.image.c.sop_instance_uid)
-                                          .where(schema.image.c.sop_instance_uid.in_(chunk))))
-        return found
+            return _existing_sops(conn, list(uids))
 
     def commit(self, staged: list[Staged]) -> list[StoreOutcome]:
         """Create the rows of staged (already durable) files in one transaction.
@@ -367,6 +361,7 @@ class Library:
 
 
 def _existing_sops(conn: Connection, uids: list[str]) -> set[str]:
+    """The stored ones among `uids`, asked in chunks (bound-parameter limits)."""
     found: set[str] = set()
     for start in range(0, len(uids), 500):
         found.update(conn.scalars(select(schema.image.c.sop_instance_uid)
