@@ -92,14 +92,10 @@ class Workstation:
     # -- importing -------------------------------------------------------------------------------
 
     def import_paths(self, paths: list[Path], *, move: bool = False,
-                     progress: Callable[[ImportReport], None] | None = None,
-                     processes: int = 0) -> ImportReport:
-        """Import files, folders, zips and DICOMDIRs into the active database.
-
-        `processes` > 1 parses headers in that many worker processes (big offline imports).
-        """
-        return Importer(self.library, move=move, zip_limits=self.zip_limits, progress=progress,
-                        processes=processes).run([Path(p) for p in paths])
+                     progress: Callable[[ImportReport], None] | None = None) -> ImportReport:
+        """Import files, folders, zips and DICOMDIRs into the active database."""
+        return Importer(self.library, move=move, zip_limits=self.zip_limits,
+                        progress=progress).run([Path(p) for p in paths])
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -97,11 +96,10 @@ def import_(data_root, config_file, database_url, as_json, paths) -> None:
     settings = settings_from(config_file, data_root=data_root, database_url=database_url)
     workstation = Workstation(settings)
     try:
-        processes = _import_processes(paths)
         if as_json or not sys.stderr.isatty():
-            report = workstation.import_paths(list(paths), processes=processes)
+            report = workstation.import_paths(list(paths))
         else:
-            report = _import_with_progress(workstation, list(paths), processes)
+            report = _import_with_progress(workstation, list(paths))
     finally:
         workstation.close()
     if as_json:
@@ -115,14 +113,7 @@ def import_(data_root, config_file, database_url, as_json, paths) -> None:
         click.echo(f"  … and {len(report.errors) - 20} more", err=True)
 
 
-def _import_processes(paths) -> int:
-    """Worker processes pay off for folders (many files); a few files import faster in-process."""
-    if not any(Path(p).is_dir() for p in paths):
-        return 0
-    return min(os.cpu_count() or 1, 4)
-
-
-def _import_with_progress(workstation, paths, processes):
+def _import_with_progress(workstation, paths):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -133,7 +124,7 @@ def _import_with_progress(workstation, paths, processes):
             bar.update(task, description=f"{report.seen} files: {report.imported} imported, "
                                          f"{report.already_present} present, {report.quarantined} quarantined")
 
-        return workstation.import_paths(paths, progress=progress, processes=processes)
+        return workstation.import_paths(paths, progress=progress)
 
 
 @main.command()

@@ -32,8 +32,11 @@ from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from viewbox.errors import BadRequest, NotFound, ViewboxError
+from viewbox.pydicom_setup import lenient_pydicom
 
 ImageFormat = Literal["jpeg", "png"]
+
+lenient_pydicom()  # this module reads stored files: leniently, like the importer
 
 MEDIA_TYPES: dict[str, str] = {"jpeg": "image/jpeg", "png": "image/png"}
 

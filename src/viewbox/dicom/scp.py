@@ -41,7 +41,8 @@ from pynetdicom.transport import AssociationSocket
 
 from ..errors import ImportFailure
 from ..library import dicom_query
-from ..library.instance import instance_from_dataset, read_received_header
+from ..library.instance import read_part10, read_received
+from ..pydicom_setup import lenient_pydicom
 from .status import (
     CANCEL,
     IDENTIFIER_DOES_NOT_MATCH,
@@ -49,6 +50,8 @@ from .status import (
     SUCCESS,
     status_for,
 )
+
+lenient_pydicom()  # this module reads stored files: leniently, like the importer
 
 log = logging.getLogger(__name__)
 
@@ -252,17 +255,8 @@ def store_part10(workstation, encoded: bytes) -> str:
 
     Returns 'imported' or 'already_present'; ImportFailure when the header is unusable.
     """
-    def identify():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                header = pydicom.dcmread(BytesIO(encoded), stop_before_pixels=True, force=True)
-        except Exception as exc:
-            raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
-        return instance_from_dataset(header)
-
     library = workstation.library
-    _, staged = library.stage_received((encoded,), identify)
+    _, staged = library.stage_received((encoded,), lambda: read_part10(encoded))
     if staged is None:
         return "already_present"
     return library.commit([staged])[0].status
@@ -320,7 +314,7 @@ def store_received(workstation, event) -> str:
     with dataset.getbuffer() as received:
         _, staged = workstation.library.stage_received(
             (_received_meta(event), received),
-            lambda: instance_from_dataset(read_received_header(dataset, transfer_syntax)))
+            lambda: read_received(dataset, transfer_syntax))
     if staged is None:
         return "already_present"
     return workstation.library.commit([staged])[0].status

@@ -13,20 +13,19 @@ import shutil
 import stat
 import tempfile
 import zipfile
-import multiprocessing
 from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import pydicom
-
 from ..errors import BadRequest, ImportFailure
-from .instance import Instance, NotDicom, read_instance
-from .store import Library, copy_to_temp, utcnow
+from ..pydicom_setup import lenient_pydicom
+from .instance import NotDicom, read_instance_from
+from .store import Copy, Library, utcnow
 
 BATCH_SIZE = 64
+WORKERS = 4
 MAX_ZIP_NESTING = 3
 Progress = Callable[["ImportReport"], None]
 
@@ -58,99 +57,108 @@ class ZipLimits:
     max_ratio: int = 1000
 
 
-def prepare_files(sources: list[str], temp_dir: str) -> list[tuple[str, object]]:
-    """prepare_file for several files: one task per chunk keeps the worker round trips few."""
-    return [prepare_file(source, temp_dir) for source in sources]
-
-
-def prepare_file(source: str, temp_dir: str) -> tuple[str, object]:
-    """Parse one file's header and copy it into TEMP; runs in a worker thread or process.
-
-    Returns ("ok", (instance, tmp, size)), ("not_dicom", None), ("failure", reason) for a DICOM
-    file to quarantine, or ("error", reason) for an I/O problem.
-    """
-    path = Path(source)
-    try:
-        instance = read_instance(path)
-        instance.dataset = None  # the header lives on in the row values; do not ship it around
-        tmp, size = copy_to_temp(path, Path(temp_dir))
-        return "ok", (instance, tmp, size)
-    except NotDicom:
-        return "not_dicom", None
-    except ImportFailure as exc:
-        return "failure", exc.message
-    except OSError as exc:
-        return "error", f"{type(exc).__name__}: {exc}"
-
-
 class Importer:
     """Walks paths and feeds every file to the Library; one per import (it holds the report).
 
-    A pipeline: preparing (header parse + copy into TEMP) runs ahead in workers — threads by
-    default, processes when `processes` > 1 (the CLI on big folders: header parsing holds the
-    GIL) — while this thread places the copies and commits their rows in batches, in order.
+    A pipeline: worker threads read each file's header (scan.py's fast walk) and copy its bytes
+    inside the kernel into an unnamed file in its final folder, while this thread names the
+    copies and commits their rows in batches, in order. The copy and the disk do not hold the GIL,
+    so threads keep both cores busy without worker processes and their start-up.
     """
 
     def __init__(self, library: Library, *, move: bool = False, zip_limits: ZipLimits = ZipLimits(),
-                 progress: Progress | None = None, processes: int = 0):
+                 progress: Progress | None = None):
         self.library = library
         self.move = move
         self.zip_limits = zip_limits
         self.progress = progress
-        self.processes = processes
         self.report = ImportReport()
-        self._batch: list[tuple[Path, Instance, Path, int]] = []
-        self._in_flight: deque[tuple[list[Path], Future]] = deque()
-        self._pending: list[Path] = []
-        self._chunk = 16 if processes > 1 else 1
-        self._workers: Executor | None = None
+        self._batch: list[tuple[str, Copy]] = []
+        self._in_flight: deque[tuple[str, Future]] = deque()
+        self._workers: ThreadPoolExecutor | None = None
         self._zip_depth = 0
+        self._temp_prefix = str(library.database.temp_dir) + os.sep
 
     def run(self, paths: list[Path]) -> ImportReport:
         """Import every path (files, folders, zips, DICOMDIRs); never stops on a bad file."""
-        with self._executor() as workers:
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="viewbox-import") as workers:
             self._workers = workers
-            for path in paths:
-                path = Path(path)
-                if not path.exists():
-                    self.report.errors.append({"path": str(path), "reason": "no such file or folder"})
-                    continue
-                for file_path in self._files(path):
-                    self._submit(file_path)
-            self._drain()
-            self._flush()
+            try:
+                for path in paths:
+                    path = Path(path)
+                    if not path.exists():
+                        self.report.errors.append({"path": str(path), "reason": "no such file or folder"})
+                        continue
+                    for file_path in self._files(path):
+                        self._submit(file_path)
+                self._drain()
+                self._flush()
+            finally:
+                self._abandon()
         self._workers = None
         return self.report
 
-    def _executor(self) -> Executor:
-        if self.processes > 1:
-            context = multiprocessing.get_context("forkserver")
-            return ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
-        return ThreadPoolExecutor(max_workers=4, thread_name_prefix="viewbox-import")
+    def _abandon(self) -> None:
+        """After a failure: drop the copies still waiting (their files have no name yet)."""
+        while self._in_flight:
+            _, future = self._in_flight.popleft()
+            kind, payload = future.result()
+            if kind == "ok":
+                payload.discard()
+        for _, copy in self._batch:
+            copy.discard()
+        self._batch = []
+
+    def _prepare(self, source: str) -> tuple[str, object]:
+        """Read one file's header and copy it beside its final name; runs in a worker thread.
+
+        Returns ("ok", Copy), ("not_dicom", None), ("failure", reason) for a DICOM file to
+        quarantine, or ("error", reason) for an I/O problem.
+        """
+        try:
+            with open(source, "rb") as fp:
+                instance = read_instance_from(fp, source)
+                size = os.fstat(fp.fileno()).st_size
+                return "ok", self.library.copy_in(instance, fp.fileno(), size)
+        except NotDicom:
+            return "not_dicom", None
+        except ImportFailure as exc:
+            return "failure", exc.message
+        except OSError as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
 
     # -- finding files -----------------------------------------------------------------------------
 
-    def _files(self, path: Path) -> Iterator[Path]:
+    def _files(self, path: Path) -> Iterator[str]:
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    if name.startswith(".") or name.upper() == "DICOMDIR":
-                        continue  # DICOMDIR indexes files this walk finds anyway
-                    yield from self._expand(Path(root) / name)
+            yield from self._walk(str(path))
         elif path.name.upper() == "DICOMDIR":
             yield from self._dicomdir(path)
-        else:
-            yield from self._expand(path)
+        elif not path.is_symlink() and path.is_file():
+            yield str(path)  # zips are recognised by content once the header parse says "not DICOM"
 
-    def _expand(self, path: Path) -> Iterator[Path]:
-        if path.is_symlink() or not path.is_file():
-            return
-        yield path  # zips are recognised by content once the header parse says "not DICOM"
-
-    def _dicomdir(self, path: Path) -> Iterator[Path]:
+    def _walk(self, folder: str) -> Iterator[str]:
+        """A folder's files, then its subfolders', by name; no links, no hidden files, no
+        DICOMDIR (it indexes files the walk finds anyway). scandir's entries need no stat."""
         try:
-            dicomdir = pydicom.dcmread(path, force=True)
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            self.report.errors.append({"path": folder, "reason": f"{type(exc).__name__}: {exc}"})
+            return
+        folders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif entry.is_file(follow_symlinks=False) and entry.name.upper() != "DICOMDIR":
+                yield entry.path
+        for subfolder in folders:
+            yield from self._walk(subfolder)
+
+    def _dicomdir(self, path: Path) -> Iterator[str]:
+        try:
+            dicomdir = lenient_pydicom().dcmread(path, force=True)
             records = dicomdir.DirectoryRecordSequence
         except Exception as exc:  # noqa: BLE001 - any parse failure is the file's fault
             self.report.errors.append({"path": str(path), "reason": f"unreadable DICOMDIR: {exc}"})
@@ -163,18 +171,18 @@ class Importer:
             parts = [ref] if isinstance(ref, str) else list(ref)
             target = root.joinpath(*parts).resolve()
             if root in target.parents and target.is_file():
-                yield target
+                yield str(target)
             else:
                 self.report.errors.append({"path": str(target), "reason": "DICOMDIR entry missing"})
 
-    def _zip(self, path: Path) -> Iterator[Path]:
+    def _zip(self, path: str) -> Iterator[str]:
         """Unpack into TEMP with the safety checks, yield the files, then remove the folder."""
         workdir = Path(tempfile.mkdtemp(dir=self.library.database.temp_dir, prefix="zip-"))
         try:
             try:
-                safe_unzip(path, workdir, self.zip_limits)
+                safe_unzip(Path(path), workdir, self.zip_limits)
             except BadRequest as exc:
-                self.report.errors.append({"path": str(path), "reason": exc.message})
+                self.report.errors.append({"path": path, "reason": exc.message})
                 return
             yield from self._files(workdir)
             self._drain()  # every entry handled and placed before the folder goes
@@ -184,35 +192,20 @@ class Importer:
 
     # -- one file --------------------------------------------------------------------------------
 
-    def _submit(self, path: Path) -> None:
-        self._pending.append(path)
-        if len(self._pending) >= self._chunk:
-            self._send_pending()
-        if len(self._in_flight) * self._chunk > 2 * BATCH_SIZE:
-            self._handle_chunk(*self._in_flight.popleft())
-
-    def _send_pending(self) -> None:
-        if self._pending:
-            chunk, self._pending = self._pending, []
-            future = self._workers.submit(prepare_files, [str(p) for p in chunk],
-                                          str(self.library.database.temp_dir))
-            self._in_flight.append((chunk, future))
+    def _submit(self, path: str) -> None:
+        self._in_flight.append((path, self._workers.submit(self._prepare, path)))
+        if len(self._in_flight) > 2 * BATCH_SIZE:
+            self._handle(*self._in_flight.popleft())
 
     def _drain(self) -> None:
-        self._send_pending()
         while self._in_flight:
-            self._handle_chunk(*self._in_flight.popleft())
+            self._handle(*self._in_flight.popleft())
 
-    def _handle_chunk(self, paths: list[Path], future: Future) -> None:
-        for path, result in zip(paths, future.result()):
-            self._handle(path, result)
-
-    def _handle(self, path: Path, result: tuple[str, object]) -> None:
+    def _handle(self, path: str, future: Future) -> None:
         self.report.seen += 1
-        kind, payload = result
+        kind, payload = future.result()
         if kind == "ok":
-            instance, tmp, size = payload
-            self._batch.append((path, instance, tmp, size))
+            self._batch.append((path, payload))
         elif kind == "not_dicom":
             if zipfile.is_zipfile(path):
                 self.report.seen -= 1  # the zip's entries are counted, not the zip
@@ -222,13 +215,13 @@ class Importer:
         elif kind == "failure":
             self._quarantine(path, payload)
         else:
-            self.report.errors.append({"path": str(path), "reason": payload})
+            self.report.errors.append({"path": path, "reason": payload})
         if len(self._batch) >= BATCH_SIZE:
             self._flush()
         if self.progress:
             self.progress(self.report)
 
-    def _import_zip(self, path: Path) -> None:
+    def _import_zip(self, path: str) -> None:
         if self._zip_depth >= MAX_ZIP_NESTING:
             self.report.errors.append({"path": str(path), "reason": "zip refused: nested too deep"})
             return
@@ -243,8 +236,8 @@ class Importer:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        sources = [source for source, _, _, _ in batch]
-        placed = self.library.place([(instance, tmp, size) for _, instance, tmp, size in batch])
+        sources = [source for source, _ in batch]
+        placed = self.library.place([copy for _, copy in batch])
         for item, source in zip(placed, sources):
             if item is None:
                 self.report.already_present += 1
@@ -261,30 +254,30 @@ class Importer:
                 self.report.already_present += 1
             self._consumed(source)
 
-    def _owned(self, path: Path) -> bool:
+    def _owned(self, path: str) -> bool:
         """Files we may move or delete: the caller said so, or they are our own unpacked copies."""
-        return self.move or str(path).startswith(str(self.library.database.temp_dir) + os.sep)
+        return self.move or path.startswith(self._temp_prefix)
 
-    def _consumed(self, path: Path) -> None:
+    def _consumed(self, path: str) -> None:
         if self._owned(path):
-            path.unlink(missing_ok=True)
+            Path(path).unlink(missing_ok=True)
 
-    def _quarantine(self, path: Path, reason: str) -> None:
+    def _quarantine(self, path: str, reason: str) -> None:
         """Keep the file aside with a note; moved when it is ours, copied when it is the user's."""
         self.report.quarantined += 1
-        self.report.errors.append({"path": str(path), "reason": reason})
+        self.report.errors.append({"path": path, "reason": reason})
         folder = self.library.database.quarantine_dir
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
-        target = folder / f"{stamp}-{path.name}"
+        target = folder / f"{stamp}-{Path(path).name}"
         try:
             if self._owned(path):
                 shutil.move(path, target)
             else:
                 shutil.copyfile(path, target)
             target.with_name(target.name + ".reason.json").write_text(
-                json.dumps({"source": str(path), "reason": reason, "time": stamp}), "utf-8")
+                json.dumps({"source": path, "reason": reason, "time": stamp}), "utf-8")
         except OSError as exc:
-            self.report.errors.append({"path": str(path), "reason": f"could not quarantine: {exc}"})
+            self.report.errors.append({"path": path, "reason": f"could not quarantine: {exc}"})
 
 
 def safe_unzip(archive: Path, destination: Path, limits: ZipLimits) -> int:

@@ -13,24 +13,26 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from io import BytesIO
 from typing import BinaryIO
 
-import pydicom
-import pydicom.config
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.filereader import data_element_generator
+from collections.abc import MutableSequence
+from typing import TYPE_CHECKING
 
 from ..errors import ImportFailure
+from ..pydicom_setup import lenient_pydicom
+from .scan import (IMPLICIT_LITTLE, PIXEL_DATA_TAGS, Header, NeedMore, RawElement, Unusual, scan_dataset,
+                   scan_file)
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 # ISO 2022 escape sequences that some decoders leave in the text (e.g. ESC $ ) A for GB2312).
 _ISO2022_ESCAPE = re.compile(r"\x1b[$()*+\-./]{1,2}[@-~]")
 _DEFLATED = "1.2.840.10008.1.2.1.99"
-
-# Real files break the value rules all the time; the workstation stores them anyway.
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+_DICOMDIR = "1.2.840.10008.1.3.10"
 
 
 class NotDicom(Exception):
@@ -44,7 +46,6 @@ class Instance:
     study: dict
     series: dict
     image: dict
-    dataset: Dataset  # header only (no pixel data) unless it came from the network
 
     @property
     def sop_instance_uid(self) -> str:
@@ -87,30 +88,85 @@ def looks_like_dicom(head: bytes) -> bool:
 def read_instance(path: Path) -> Instance:
     """Read a file's header; raise NotDicom or ImportFailure (with the reason) when unusable."""
     with open(path, "rb") as fp:
-        head = fp.read(132)
-        if not looks_like_dicom(head):
-            raise NotDicom(str(path))
-        fp.seek(0)
-        size = os.fstat(fp.fileno()).st_size
+        return read_instance_from(fp, str(path))
+
+
+def read_instance_from(fp: BinaryIO, name: str) -> Instance:
+    """read_instance on an open file: the fast walk when it can, pydicom when it cannot."""
+    head = fp.read(132)
+    if not looks_like_dicom(head):
+        raise NotDicom(name)
+    size = os.fstat(fp.fileno()).st_size
+    fp.seek(0)
+    return _instance(_scanned_header(fp, size), fp, size)
+
+
+def read_part10(encoded: bytes) -> Instance:
+    """The instance of a Part 10 object held in memory (from the network); ImportFailure when
+    it is unusable."""
+    try:
+        header = scan_file(encoded, _SCANNED_TAGS, complete=True)
+    except Unusual:
+        header = None
+    try:
+        return _instance(header, BytesIO(encoded), len(encoded))
+    except NotDicom as exc:
+        raise ImportFailure(f"not a storable object: {exc}") from exc
+
+
+def _instance(header: Header | None, fp: BinaryIO, size: int) -> Instance:
+    """From the fast walk's header when there is one; else, or when it is unusable, from pydicom's
+    full read, which gives the reason the user sees."""
+    if header is not None:
+        if header.sop_class_in_meta == _DICOMDIR or _DIRECTORY_RECORDS in header.elements:
+            raise NotDicom("DICOMDIR")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
-                _check_complete(fp, ds, size)
+            return instance_from_header(header.elements, header.transfer_syntax)
         except ImportFailure:
-            raise
-        except (InvalidDicomError, OSError, ValueError, KeyError, TypeError, EOFError,
-                struct.error, AttributeError, IndexError, NotImplementedError) as exc:
-            raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
+            pass
+    fp.seek(0)
+    pydicom = lenient_pydicom()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+            _check_complete(fp, ds, size)
+    except ImportFailure:
+        raise
+    except (pydicom.errors.InvalidDicomError, OSError, ValueError, KeyError, TypeError, EOFError,
+            struct.error, AttributeError, IndexError, NotImplementedError) as exc:
+        raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
     if _is_dicomdir(ds):
         raise NotDicom("DICOMDIR")
     return instance_from_dataset(ds)
 
 
+_FIRST_READ = 64 * 1024
+_WHOLE_FILE_LIMIT = 64 * 1024 * 1024
+
+
+def _scanned_header(fp: BinaryIO, size: int) -> Header | None:
+    """The header elements by the fast walk (scan.py), or None when pydicom must read the file.
+
+    Reads 64 KiB, which holds almost every header before its pixel data; a longer header is read
+    whole when the file is not huge.
+    """
+    buffer = fp.read(min(size, _FIRST_READ))
+    try:
+        try:
+            return scan_file(buffer, _SCANNED_TAGS, complete=len(buffer) >= size)
+        except NeedMore:
+            if size > _WHOLE_FILE_LIMIT:
+                return None
+            return scan_file(buffer + fp.read(), _SCANNED_TAGS, complete=True)
+    except Unusual:
+        return None
+
+
 def _is_dicomdir(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
-    return bool(meta is not None and meta.get("MediaStorageSOPClassUID") == "1.2.840.10008.1.3.10") or (
-        "DirectoryRecordSequence" in ds
+    return bool(meta is not None and meta.get("MediaStorageSOPClassUID") == _DICOMDIR) or (
+        _DIRECTORY_RECORDS in ds
     )
 
 
@@ -145,7 +201,7 @@ def _check_complete(fp: BinaryIO, ds: Dataset, size: int) -> None:
     fp.seek(start)
     little = ds.is_little_endian if ds.is_little_endian is not None else True
     implicit = ds.is_implicit_VR if ds.is_implicit_VR is not None else False
-    for raw in data_element_generator(fp, implicit, little, defer_size=None):
+    for raw in lenient_pydicom().filereader.data_element_generator(fp, implicit, little, defer_size=None):
         length = getattr(raw, "length", None)  # parsed sequences come back as DataElements
         if length not in (None, 0xFFFFFFFF) and raw.value is not None and len(raw.value) < length:
             raise ImportFailure(f"truncated: element {raw.tag} declares {raw.length} bytes, "
@@ -163,94 +219,257 @@ def _dataset_start(fp: BinaryIO, ds: Dataset) -> int | None:
     return 132 + 12 + int(meta.FileMetaInformationGroupLength)
 
 
-# Every element instance_from_dataset reads (top level, and CodeMeaning inside a code item):
-# a received dataset is parsed for these only. `_value` refuses any other keyword, so a field
-# added below without being listed here fails loudly instead of silently reading nothing.
-HEADER_KEYWORDS = (
-    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
-    "SeriesInstanceUID", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "Modality",
-    "AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate", "AcquisitionTime", "ContentTime",
-    "SeriesTime", "StudyTime", "StudyDescription", "ProcedureCodeSequence", "CodeMeaning",
-    "SeriesDescription", "PerformedProcedureStepDescription",
-    "AcquisitionDeviceProcessingDescription", "StudyID", "AccessionNumber",
-    "ReferringPhysicianName", "PerformingPhysicianName", "InstitutionName", "StudyComments",
-    "ProtocolName", "SeriesNumber", "InstanceNumber", "NumberOfFrames", "Columns", "Rows",
-    "ImageComments", "SliceLocation", "ImagePositionPatient", "ImageOrientationPatient",
-)
-_TAGS: dict[str, int] = {keyword: pydicom.datadict.tag_for_keyword(keyword) for keyword in HEADER_KEYWORDS}
+# Every element instance_from_header reads (top level, and CodeMeaning inside a code item): the
+# fast walk keeps these only. `_TAGS[keyword]` refuses any other keyword, so a field added below
+# without being listed here fails loudly instead of silently reading nothing.
+_HEADER = {  # keyword: (tag, dictionary VR); test_library checks them against pydicom's dictionary
+    "SpecificCharacterSet": (0x00080005, "CS"),
+    "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
+    "StudyInstanceUID": (0x0020000D, "UI"),
+    "SeriesInstanceUID": (0x0020000E, "UI"),
+    "PatientName": (0x00100010, "PN"),
+    "PatientID": (0x00100020, "LO"),
+    "PatientBirthDate": (0x00100030, "DA"),
+    "PatientSex": (0x00100040, "CS"),
+    "Modality": (0x00080060, "CS"),
+    "AcquisitionDate": (0x00080022, "DA"),
+    "ContentDate": (0x00080023, "DA"),
+    "SeriesDate": (0x00080021, "DA"),
+    "StudyDate": (0x00080020, "DA"),
+    "AcquisitionTime": (0x00080032, "TM"),
+    "ContentTime": (0x00080033, "TM"),
+    "SeriesTime": (0x00080031, "TM"),
+    "StudyTime": (0x00080030, "TM"),
+    "StudyDescription": (0x00081030, "LO"),
+    "ProcedureCodeSequence": (0x00081032, "SQ"),
+    "CodeMeaning": (0x00080104, "LO"),
+    "SeriesDescription": (0x0008103E, "LO"),
+    "PerformedProcedureStepDescription": (0x00400254, "LO"),
+    "AcquisitionDeviceProcessingDescription": (0x00181400, "LO"),
+    "StudyID": (0x00200010, "SH"),
+    "AccessionNumber": (0x00080050, "SH"),
+    "ReferringPhysicianName": (0x00080090, "PN"),
+    "PerformingPhysicianName": (0x00081050, "PN"),
+    "InstitutionName": (0x00080080, "LO"),
+    "StudyComments": (0x00324000, "LT"),
+    "ProtocolName": (0x00181030, "LO"),
+    "SeriesNumber": (0x00200011, "IS"),
+    "InstanceNumber": (0x00200013, "IS"),
+    "NumberOfFrames": (0x00280008, "IS"),
+    "Columns": (0x00280011, "US"),
+    "Rows": (0x00280010, "US"),
+    "ImageComments": (0x00204000, "LT"),
+    "SliceLocation": (0x00201041, "DS"),
+    "ImagePositionPatient": (0x00200032, "DS"),
+    "ImageOrientationPatient": (0x00200037, "DS"),
+}
+_TAGS: dict[str, int] = {keyword: tag for keyword, (tag, _) in _HEADER.items()}
+_DICTIONARY_VRS: dict[int, str] = {tag: vr for tag, vr in _HEADER.values()}
 HEADER_TAGS = sorted(_TAGS.values())
-_PIXEL_DATA_TAGS = {0x7FE00008, 0x7FE00009, 0x7FE00010}
+_DIRECTORY_RECORDS = 0x00041220  # only a DICOMDIR has it
+_SCANNED_TAGS = frozenset(HEADER_TAGS) | {_DIRECTORY_RECORDS}
 
 
-def _value(ds: Dataset, keyword: str):
-    """An element's value by keyword, looked up by tag (pydicom's keyword path is slow)."""
-    tag = _TAGS[keyword]
-    if tag not in ds:
-        return None
-    return ds[tag].value
+def read_received(dataset: BytesIO, transfer_syntax: str) -> Instance:
+    """The instance of a C-STORE's encoded data set (no file meta, read from its start).
 
-
-def read_received_header(dataset: BinaryIO, transfer_syntax: str) -> Dataset:
-    """The header elements instance_from_dataset needs, from an encoded dataset without file
-    meta (a C-STORE's data set, read from its start); the transfer syntax becomes its file meta.
-
-    Only the HEADER_TAGS are kept (pydicom skips the other values); it stops at the pixel data.
-    Raises ImportFailure when the dataset is unreadable.
+    The fast walk reads the header elements; pydicom reads what it cannot (big endian) and gives
+    the reason when the data set is unusable (ImportFailure). A deflated data set is read with
+    its file meta instead (dcmread), not here.
     """
+    if transfer_syntax == _DEFLATED:
+        raise ImportFailure("a deflated data set is read with its file meta")
+    if transfer_syntax != _BIG_ENDIAN:
+        try:
+            with dataset.getbuffer() as buffer:
+                elements, _ = scan_dataset(buffer, 0, transfer_syntax == IMPLICIT_LITTLE, _SCANNED_TAGS)
+            return instance_from_header(elements, transfer_syntax)
+        except (Unusual, ImportFailure):
+            pass
+    pydicom = lenient_pydicom()
     try:
         uid = pydicom.uid.UID(transfer_syntax)
-        if uid == _DEFLATED:
-            raise ValueError("a deflated dataset is read with its file meta (dcmread)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             dataset.seek(0)
             ds = pydicom.filereader.read_dataset(
                 dataset, uid.is_implicit_VR, uid.is_little_endian,
-                stop_when=lambda tag, vr, length: tag in _PIXEL_DATA_TAGS,
+                stop_when=lambda tag, vr, length: tag in PIXEL_DATA_TAGS,
                 specific_tags=list(HEADER_TAGS))
     except Exception as exc:
         raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
-    meta = pydicom.dataset.FileMetaDataset()
-    meta.TransferSyntaxUID = uid
-    ds.file_meta = meta
-    return ds
+    return instance_from_header({tag: ds.get_item(tag) for tag in HEADER_TAGS if tag in ds},
+                                transfer_syntax, ds)
 
 
 # Text VRs whose single ASCII value pydicom turns into the same text as decoding it plainly
-# (after the strip below); PN and multiple values take pydicom's way.
-_PLAIN_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UT"})
-_DICTIONARY_VRS = {tag: pydicom.datadict.dictionary_VR(tag) for tag in HEADER_TAGS}
+# (after the strip below); values in a character set also for the VRs that use one.
+_PLAIN_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
+                             "UI", "UT"})
+_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_BINARY_INTS = {"US": struct.Struct("<H"), "SS": struct.Struct("<h"), "UL": struct.Struct("<L"),
+                "SL": struct.Struct("<l")}
+# The first Specific Character Set term → the codec pydicom decodes text without escapes with;
+# rarer terms ask pydicom.
+_COMMON_CHARSETS = {None: "iso8859", "": "iso8859", "ISO_IR 6": "iso8859", "ISO_IR 100": "latin_1",
+                    "ISO_IR 192": "UTF8"}
 
 
-def _text(ds: Dataset, keyword: str) -> str | None:
-    element = ds.get_item(_TAGS[keyword])
-    if element is None:
+class _HeaderValues:
+    """One header's values by keyword.
+
+    Elements still raw (as read) are decoded here when that gives pydicom's result for certain:
+    one value, no ISO 2022 escapes, ASCII or the data set's first character set, little endian.
+    That is several times cheaper than pydicom's conversion; anything else takes pydicom's way.
+    """
+
+    def __init__(self, elements: dict[int, object], dataset: Dataset | None = None,
+                 encoding: str | None = None):
+        self.elements = elements  # tag → RawDataElement or DataElement
+        self._dataset = dataset
+        self._encoding = encoding
+
+    def _value(self, keyword: str):
+        """An element's value as pydicom converts it (with the data set's character set)."""
+        tag = _TAGS[keyword]
+        if tag not in self.elements:
+            return None
+        if self._dataset is None:
+            pydicom = lenient_pydicom()
+            self._dataset = pydicom.Dataset({
+                key: pydicom.dataelem.RawDataElement(*element) if type(element) is RawElement else element
+                for key, element in self.elements.items()})
+        return self._dataset[tag].value
+
+    def _raw(self, keyword: str) -> tuple[bytes, str] | None:
+        """The undecoded bytes and VR of a single-valued raw element, else None."""
+        element = self.elements.get(_TAGS[keyword])
+        if not isinstance(element, tuple) or not element.is_little_endian:
+            return None  # absent, or converted by pydicom already (not a raw element)
+        raw = element.value
+        if type(raw) is not bytes or b"\\" in raw or b"\x1b" in raw:
+            return None
+        return raw, element.VR or _DICTIONARY_VRS[element.tag]
+
+    @property
+    def encoding(self) -> str | None:
+        """Python codec of the first Specific Character Set term (pydicom's choice for text
+        without escapes), or None when it is not one Python knows."""
+        if self._encoding is None:
+            element = self.elements.get(_TAGS["SpecificCharacterSet"])
+            terms: list[str | None] = [None]
+            if element is not None:
+                value = element.value
+                if type(value) is bytes:
+                    value = value.decode("ascii", "replace")
+                terms = [str(t).strip() for t in (value.split("\\") if isinstance(value, str) else value)]
+            codec = _COMMON_CHARSETS.get(terms[0] if terms else None)
+            if codec is None:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        codec = lenient_pydicom().charset.convert_encodings(terms)[0]
+                    "".encode(codec)
+                except (LookupError, IndexError, ValueError, TypeError):
+                    codec = ""
+            self._encoding = codec
+        return self._encoding or None
+
+    def text(self, keyword: str) -> str | None:
+        raw = self._raw(keyword)
+        text = None
+        if raw is not None:
+            value, vr = raw
+            if vr in _PLAIN_TEXT_VRS and value.isascii():
+                text = value.decode("ascii")
+            elif vr in _CHARSET_VRS and self.encoding:
+                try:
+                    text = value.decode(self.encoding)
+                except UnicodeDecodeError:
+                    text = None
+            if text is not None and vr == "PN":
+                text = text.rstrip(" \x00").rstrip("=")  # pydicom drops empty trailing component groups
+        if text is None:
+            value = self._value(keyword)
+            if value is None or value == "":
+                return None
+            if isinstance(value, MutableSequence):
+                value = "\\".join(str(v) for v in value)
+            text = _ISO2022_ESCAPE.sub("", str(value))
+        return text.strip().strip("\x00").strip() or None
+
+    def first_text(self, keywords: tuple[str, ...]) -> str | None:
+        for keyword in keywords:
+            text = self.text(keyword)
+            if text:
+                return text
         return None
-    raw = element.value
-    if (type(element) is RawDataElement and type(raw) is bytes
-            and (element.VR or _DICTIONARY_VRS[element.tag]) in _PLAIN_TEXT_VRS
-            and raw.isascii() and b"\\" not in raw and b"\x1b" not in raw):
-        # Not converted yet: ~10x cheaper than pydicom's conversion, same text.
-        return raw.decode("ascii").strip().strip("\x00").strip() or None
-    value = _value(ds, keyword)
-    if value is None or value == "":
-        return None
-    if isinstance(value, pydicom.multival.MultiValue):
-        value = "\\".join(str(v) for v in value)
-    text = _ISO2022_ESCAPE.sub("", str(value)).strip().strip("\x00").strip()
-    return text or None
 
+    def int(self, keyword: str) -> int | None:
+        raw = self._raw(keyword)
+        try:
+            if raw is not None:
+                value, vr = raw
+                if vr in ("IS", "DS") and value.isascii():
+                    value = value.strip(b" \x00")
+                    return int(float(value)) if value else None
+                if vr in _BINARY_INTS and len(value) >= _BINARY_INTS[vr].size:
+                    return _BINARY_INTS[vr].unpack_from(value)[0]
+            value = self._value(keyword)
+            if value is None or value == "":
+                return None
+            if isinstance(value, MutableSequence):
+                value = value[0]
+            return int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return None
 
-def _int(ds: Dataset, keyword: str) -> int | None:
-    try:
-        value = _value(ds, keyword)
+    def numbers(self, keyword: str) -> list[float] | None:
+        """A DS element's values as floats; None when absent or empty."""
+        element = self.elements.get(_TAGS[keyword])
+        if element is None:
+            return None
+        if isinstance(element, tuple) and type(element.value) is bytes and element.value.isascii():
+            parts = element.value.strip(b" \x00").split(b"\\")
+            return [float(part) for part in parts] if parts != [b""] else None
+        value = self._value(keyword)
         if value is None or value == "":
             return None
-        if isinstance(value, pydicom.multival.MultiValue):
-            value = value[0]
-        return int(float(value))
-    except (TypeError, ValueError, OverflowError):
+        return [float(v) for v in value] if isinstance(value, MutableSequence) else [float(value)]
+
+    def image_date(self) -> datetime | None:
+        """First of Acquisition/Content/Series/Study date with the first of the matching times."""
+        date = self.first_text(("AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate"))
+        time = self.first_text(("AcquisitionTime", "ContentTime", "SeriesTime", "StudyTime"))
+        return _date(date, time)
+
+    def slice_location(self) -> float | None:
+        """Slice Location, or the position along the image normal."""
+        try:
+            location = self.numbers("SliceLocation")
+            if location:
+                return location[0]
+            position = self.numbers("ImagePositionPatient")
+            orientation = self.numbers("ImageOrientationPatient")
+            if position and orientation and len(position) == 3 and len(orientation) == 6:
+                row, col = orientation[:3], orientation[3:]
+                normal = (row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
+                          row[0] * col[1] - row[1] * col[0])
+                return sum(p * n for p, n in zip(position, normal))
+        except (TypeError, ValueError):
+            return None
         return None
+
+    def study_description(self) -> str | None:
+        description = self.text("StudyDescription")
+        if not description:
+            codes = self._value("ProcedureCodeSequence")
+            if codes:
+                item = codes[0]
+                description = _HeaderValues({tag: item.get_item(tag) for tag in item.keys()}, item,
+                                            self._encoding).text("CodeMeaning")
+        return description
 
 
 def _date(date_text: str | None, time_text: str | None = None) -> datetime | None:
@@ -259,7 +478,10 @@ def _date(date_text: str | None, time_text: str | None = None) -> datetime | Non
         return None
     digits = date_text.replace(".", "").replace("-", "").strip()[:8]
     try:
-        day = datetime.strptime(digits, "%Y%m%d")
+        if len(digits) == 8 and digits.isdigit():
+            day = datetime(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        else:
+            day = datetime.strptime(digits, "%Y%m%d")
     except ValueError:
         return None
     if not time_text:
@@ -274,21 +496,6 @@ def _date(date_text: str | None, time_text: str | None = None) -> datetime | Non
         return day.replace(hour=12)
 
 
-def _first_text(ds: Dataset, keywords: tuple[str, ...]) -> str | None:
-    for keyword in keywords:
-        text = _text(ds, keyword)
-        if text:
-            return text
-    return None
-
-
-def _image_date(ds: Dataset) -> datetime | None:
-    """First of Acquisition/Content/Series/Study date with the first of the matching times."""
-    date = _first_text(ds, ("AcquisitionDate", "ContentDate", "SeriesDate", "StudyDate"))
-    time = _first_text(ds, ("AcquisitionTime", "ContentTime", "SeriesTime", "StudyTime"))
-    return _date(date, time)
-
-
 def _patient_uid(name: str | None, patient_id: str | None, birth: datetime | None) -> str:
     first = (name or "").split("=")[0].replace("-", " ")
     parts = [first, patient_id or "", birth.strftime("%Y%m%d") if birth else ""]
@@ -296,86 +503,71 @@ def _patient_uid(name: str | None, patient_id: str | None, birth: datetime | Non
 
 
 def instance_from_dataset(ds: Dataset) -> Instance:
-    """Split a dataset's header into Study/Series/Image values; ImportFailure if it has no UIDs."""
+    """Split a pydicom data set's header into Study/Series/Image values (instance_from_header)."""
+    meta = getattr(ds, "file_meta", None)
+    transfer_syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    return instance_from_header({tag: ds.get_item(tag) for tag in HEADER_TAGS if tag in ds},
+                                transfer_syntax, ds)
+
+
+def instance_from_header(elements: dict[int, object], transfer_syntax: str | None,
+                         dataset: Dataset | None = None) -> Instance:
+    """Split header elements (tag → raw or converted element; `dataset` holds them when there
+    is one) into Study/Series/Image values; ImportFailure if it has no UIDs."""
+    values = _HeaderValues(elements, dataset)
+    text = values.text
     try:
-        sop_uid = _text(ds, "SOPInstanceUID")
+        sop_uid = text("SOPInstanceUID")
         if not sop_uid:
             raise ImportFailure("no SOP Instance UID")
-        study_uid = _text(ds, "StudyInstanceUID")
-        series_uid = _text(ds, "SeriesInstanceUID")
+        study_uid = text("StudyInstanceUID")
+        series_uid = text("SeriesInstanceUID")
         if not study_uid or not series_uid:
             raise ImportFailure("no Study or Series Instance UID")
-        name = _text(ds, "PatientName")
-        patient_id = _text(ds, "PatientID")
-        birth = _date(_text(ds, "PatientBirthDate"))
-        modality = _text(ds, "Modality") or "OT"
-        image_date = _image_date(ds)
-        meta = getattr(ds, "file_meta", None)
-        ts = meta.get("TransferSyntaxUID") if meta is not None else None
-        study_description = _text(ds, "StudyDescription")
-        if not study_description:
-            codes = _value(ds, "ProcedureCodeSequence")
-            if codes:
-                study_description = _text(codes[0], "CodeMeaning")
-        series_description = (_text(ds, "SeriesDescription")
-                              or _text(ds, "PerformedProcedureStepDescription")
-                              or _text(ds, "AcquisitionDeviceProcessingDescription"))
+        name = text("PatientName")
+        patient_id = text("PatientID")
+        birth = _date(text("PatientBirthDate"))
+        modality = text("Modality") or "OT"
+        series_description = values.first_text(("SeriesDescription", "PerformedProcedureStepDescription",
+                                                "AcquisitionDeviceProcessingDescription"))
         study = {
             "study_instance_uid": study_uid,
             "patient_name": name,
             "patient_id": patient_id,
             "patient_birth_date": birth,
-            "patient_sex": _text(ds, "PatientSex"),
+            "patient_sex": text("PatientSex"),
             "patient_uid": _patient_uid(name, patient_id, birth),
-            "study_id": _text(ds, "StudyID"),
-            "accession_number": _text(ds, "AccessionNumber"),
-            "study_description": study_description or series_description,
-            "referring_physician_name": _text(ds, "ReferringPhysicianName"),
-            "performing_physician_name": _text(ds, "PerformingPhysicianName"),
-            "institution_name": _text(ds, "InstitutionName"),
-            "comment": _text(ds, "StudyComments"),
+            "study_id": text("StudyID"),
+            "accession_number": text("AccessionNumber"),
+            "study_description": values.study_description() or series_description,
+            "referring_physician_name": text("ReferringPhysicianName"),
+            "performing_physician_name": text("PerformingPhysicianName"),
+            "institution_name": text("InstitutionName"),
+            "comment": text("StudyComments"),
         }
         series = {
             "series_instance_uid": series_uid,
             "series_description": series_description,
-            "protocol_name": _text(ds, "ProtocolName"),
-            "series_number": _int(ds, "SeriesNumber"),
+            "protocol_name": text("ProtocolName"),
+            "series_number": values.int("SeriesNumber"),
             "modality": modality,
-            "sop_class_uid": _text(ds, "SOPClassUID"),
+            "sop_class_uid": text("SOPClassUID"),
         }
         image = {
             "sop_instance_uid": sop_uid,
-            "sop_class_uid": _text(ds, "SOPClassUID"),
-            "transfer_syntax_uid": str(ts) if ts else None,
-            "instance_number": _int(ds, "InstanceNumber"),
-            "number_of_frames": _int(ds, "NumberOfFrames") or 1,
-            "columns": _int(ds, "Columns"),
-            "rows": _int(ds, "Rows"),
+            "sop_class_uid": text("SOPClassUID"),
+            "transfer_syntax_uid": str(transfer_syntax) if transfer_syntax else None,
+            "instance_number": values.int("InstanceNumber"),
+            "number_of_frames": values.int("NumberOfFrames") or 1,
+            "columns": values.int("Columns"),
+            "rows": values.int("Rows"),
             "modality": modality,
-            "slice_location": _slice_location(ds),
-            "date": image_date,
-            "comment": _text(ds, "ImageComments"),
+            "slice_location": values.slice_location(),
+            "date": values.image_date(),
+            "comment": text("ImageComments"),
         }
     except ImportFailure:
         raise
     except Exception as exc:  # a value pydicom cannot decode: the header is unusable
         raise ImportFailure(f"unreadable header value: {type(exc).__name__}: {exc}") from exc
-    return Instance(study=study, series=series, image=image, dataset=ds)
-
-
-def _slice_location(ds: Dataset) -> float | None:
-    try:
-        value = _value(ds, "SliceLocation")
-        if value not in (None, ""):
-            return float(value)
-        position = _value(ds, "ImagePositionPatient")
-        orientation = _value(ds, "ImageOrientationPatient")
-        if position and orientation and len(position) == 3 and len(orientation) == 6:
-            row = [float(v) for v in orientation[:3]]
-            col = [float(v) for v in orientation[3:]]
-            normal = (row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
-                      row[0] * col[1] - row[1] * col[0])
-            return sum(float(p) * n for p, n in zip(position, normal))
-    except (TypeError, ValueError):
-        return None
-    return None
+    return Instance(study=study, series=series, image=image)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import tempfile
 import threading
 import uuid
@@ -31,22 +30,39 @@ from .instance import Instance
 StoredListener = Callable[[list[Instance]], None]
 
 
-def copy_to_temp(source: Path, temp_dir: Path) -> tuple[Path, int]:
-    """Copy a file into TEMP (not yet durable: `Library.place` syncs a whole batch at once)."""
-    fd, tmp_name = tempfile.mkstemp(dir=temp_dir, suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        shutil.copyfile(source, tmp)
-        return tmp, tmp.stat().st_size
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def utcnow() -> datetime:
     """Naive UTC now: how every date is stored."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Copy:
+    """An object's bytes copied under their final name, or beside it when that name is taken,
+    not yet durable: `Library.place` decides on the taken names and syncs a whole batch at once.
+
+    A name taken means the object is stored already (the copy is dropped) or the name is a
+    leftover of a crash (the copy replaces it); the copy waits as an unnamed file (O_TMPFILE)
+    held open, or as a hidden named file where the system has none.
+    """
+
+    instance: Instance
+    final_path: Path
+    size: int
+    fd: int | None = None
+    tmp: Path | None = None
+
+    @property
+    def named(self) -> bool:
+        return self.fd is None and self.tmp is None
+
+    def discard(self) -> None:
+        """Close or remove what is left of the copy (nothing once it is named)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
 
 
 @dataclass
@@ -75,7 +91,7 @@ class Library:
         self._listeners: list[StoredListener] = []
         self._write_lock = threading.Lock()
         self._prepared: _PreparedSQL | None = None
-        self._unnamed_files = hasattr(os, "O_TMPFILE")
+        self._unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
         self._early_writes = True
 
     def add_listener(self, listener: StoredListener) -> None:
@@ -221,31 +237,75 @@ class Library:
             tmp.unlink(missing_ok=True)
         return Staged(instance, final, size)
 
-    def place(self, copies: list[tuple[Instance, Path, int]]) -> list[Staged | None]:
-        """Give a batch of TEMP copies their final names and make them durable with one sync.
+    def copy_in(self, instance: Instance, source_fd: int, size: int) -> Copy:
+        """Copy an open file's bytes (kernel to kernel) under the object's final name, never
+        replacing a file there; runs in the importer's worker threads.
 
-        None marks an object already stored (or twice in the batch); its copy is dropped.
+        A file under its final name without a row does not count (see the module docstring), so
+        naming it before `place` and `commit` is safe, and keeps that work off the thread that
+        commits.
         """
-        known = self.known_sop_uids(inst.sop_instance_uid for inst, _, _ in copies)
+        final = self.database.files_dir / instance.relative_path()
+        folder = _open_folder(final.parent)
+        try:
+            fd = _open_unnamed(folder) if self._unnamed_files else None
+            if fd is None:
+                fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
+                copy = Copy(instance, final, size, fd=fd, tmp=Path(tmp_name))
+            else:
+                copy = Copy(instance, final, size, fd=fd)
+            try:
+                _copy_file(source_fd, copy.fd, size)
+                _start_writeback(copy.fd)  # the disk works while we go on; place's sync waits less
+                try:
+                    if copy.tmp is None:
+                        _link_fd(copy.fd, final.name, folder)
+                    else:
+                        os.link(copy.tmp.name, final.name, src_dir_fd=folder, dst_dir_fd=folder)
+                except FileExistsError:
+                    if copy.tmp is not None:
+                        os.close(copy.fd)
+                        copy.fd = None
+                    return copy  # place decides: stored already, or a leftover to replace
+                copy.discard()
+            except BaseException:
+                copy.discard()
+                raise
+        finally:
+            os.close(folder)
+        return copy
+
+    def place(self, copies: list[Copy]) -> list[Staged | None]:
+        """Settle a batch of copies and make them durable with one sync.
+
+        None marks an object already stored (or twice in the batch); its copy is dropped. A name
+        that exists without a row is a leftover of a crash and is replaced.
+        """
+        known = self.known_sop_uids(copy.instance.sop_instance_uid for copy in copies)
         placed: list[Staged | None] = []
         try:
-            for instance, tmp, size in copies:
-                uid = instance.sop_instance_uid
+            for copy in copies:
+                uid = copy.instance.sop_instance_uid
                 if uid in known:
                     placed.append(None)
                     continue
                 known.add(uid)
-                final = self.database.files_dir / instance.relative_path()
-                final.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    os.replace(tmp, final)  # a leftover of a crash: no row owns it
-                placed.append(Staged(instance, final, size))
+                if copy.fd is not None:
+                    folder = _open_folder(copy.final_path.parent)
+                    try:
+                        spare = f".{uuid.uuid4().hex}.part"
+                        _link_fd(copy.fd, spare, folder)
+                        os.replace(spare, copy.final_path.name, src_dir_fd=folder, dst_dir_fd=folder)
+                    finally:
+                        os.close(folder)
+                elif copy.tmp is not None:
+                    os.replace(copy.tmp, copy.final_path)
+                    copy.tmp = None
+                placed.append(Staged(copy.instance, copy.final_path, copy.size))
             sync_filesystem(self.database.files_dir)
         finally:
-            for _, tmp, _ in copies:
-                tmp.unlink(missing_ok=True)
+            for copy in copies:
+                copy.discard()
         return placed
 
     # -- committing ------------------------------------------------------------------------------
@@ -586,6 +646,28 @@ def _open_unnamed(folder: int) -> int | None:
 def _link_fd(fd: int, name: str, folder: int) -> None:
     """Give an O_TMPFILE file `name` in `folder` (linkat with AT_SYMLINK_FOLLOW on /proc)."""
     os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder, follow_symlinks=True)
+
+
+def _copy_file(source_fd: int, target_fd: int, size: int) -> None:
+    """Copy `size` bytes from the start of one file to another inside the kernel."""
+    offset = 0
+    try:
+        while offset < size:
+            copied = os.copy_file_range(source_fd, target_fd, size - offset, offset, offset)
+            if copied == 0:
+                break
+            offset += copied
+    except OSError as exc:  # no copy_file_range between these files (old kernels, some file systems)
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+        while offset < size:
+            os.lseek(target_fd, offset, os.SEEK_SET)
+            copied = os.sendfile(target_fd, source_fd, offset, size - offset)
+            if copied == 0:
+                break
+            offset += copied
+    if offset != size:
+        raise OSError(errno.EIO, f"the file shrank while it was copied ({offset} of {size} bytes)")
 
 
 class _NoProc(Exception):
