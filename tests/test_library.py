@@ -233,10 +233,16 @@ def test_a_crash_before_commit_leaves_no_row_and_reimport_heals(workstation, sam
     with pytest.raises(RuntimeError):
         workstation.import_paths([samples / "pydicom/test_files/CT_small.dcm"])
     assert count(workstation, schema.image) == 0
+    leftovers = list(workstation.database.files_dir.rglob("*.dcm"))
+    assert leftovers  # named before the commit that never came
+    for leftover in leftovers:  # a file without a row does not count, whatever it holds
+        leftover.write_bytes(b"half-written")
     monkeypatch.undo()
     report = workstation.import_paths([samples / "pydicom/test_files/CT_small.dcm"])
     assert report.imported == 1
-    assert len(list(workstation.database.files_dir.rglob("*.dcm"))) == 1
+    stored = list(workstation.database.files_dir.rglob("*.dcm"))
+    assert len(stored) == 1 and not list(workstation.database.files_dir.rglob(".*"))
+    assert stored[0].read_bytes() == (samples / "pydicom/test_files/CT_small.dcm").read_bytes()
 
 
 def test_study_modality_rule():

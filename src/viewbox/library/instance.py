@@ -131,12 +131,12 @@ def _instance(header: Header | None, fp: BinaryIO, size: int) -> Instance:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
             _check_complete(fp, ds, size)
+            dicomdir = _is_dicomdir(ds)
     except ImportFailure:
         raise
-    except (pydicom.errors.InvalidDicomError, OSError, ValueError, KeyError, TypeError, EOFError,
-            struct.error, AttributeError, IndexError, NotImplementedError) as exc:
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many unrelated types for bad files
         raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
-    if _is_dicomdir(ds):
+    if dicomdir:
         raise NotDicom("DICOMDIR")
     return instance_from_dataset(ds)
 

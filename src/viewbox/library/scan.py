@@ -94,6 +94,8 @@ def _file_meta(buffer: bytes, position: int, complete: bool) -> tuple[dict[int, 
         if not (vr.isalpha() and vr.isupper()):
             raise Unusual("file meta without explicit VRs")
         if vr in _LONG_VRS:
+            if position + 12 > size:
+                raise _short(complete)
             length = _LONG.unpack_from(buffer, position + 8)[0]
             position += 12
         else:
