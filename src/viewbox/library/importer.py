@@ -25,7 +25,9 @@ from .instance import NotDicom, read_instance_from
 from .store import Copy, Library, utcnow
 
 BATCH_SIZE = 64
-WORKERS = 4
+# One worker per core: the copies and their writeback keep the kernel busy on every core, and more
+# threads only contend (measured on 2 cores: 2 workers ~1,100 files/s, 3 ~800, 6 ~650).
+WORKERS = max(2, min(os.cpu_count() or 2, 4))
 MAX_ZIP_NESTING = 3
 Progress = Callable[["ImportReport"], None]
 
