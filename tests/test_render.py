@@ -132,7 +132,8 @@ def reference_grayscale(
         y = reference_lut(item, x) / (2 ** item.LUTDescriptor[2] - 1) * 255
     else:
         y = (x - x.min()) / (x.max() - x.min()) * 255
-    if (ds.PhotometricInterpretation == "MONOCHROME1") != invert:
+    inverse = ds.PhotometricInterpretation == "MONOCHROME1" or ds.get("PresentationLUTShape") == "INVERSE"
+    if inverse != invert:
         y = 255 - y
     return np.round(y).astype(np.uint8)
 
@@ -224,6 +225,17 @@ def test_invert_flips_grayscale_and_undoes_monochrome1():
     ds = pydicom.dcmread(sample(CR_MONOCHROME1))
     expected = reference_grayscale(ds, native_stored_values(ds, 0), invert=True)
     assert_close(render_frame(sample(CR_MONOCHROME1), invert=True), expected)
+
+
+def test_inverse_presentation_lut_shape_shows_low_values_bright():
+    ds = pydicom.dcmread(sample(MR))
+    ds.PresentationLUTShape = "INVERSE"
+    expected = reference_grayscale(ds, native_stored_values(ds, 0))
+    assert_close(render_frame(ds), expected)
+    assert np.array_equal(render_frame(ds), 255 - render_frame(sample(MR)))
+    monochrome1 = pydicom.dcmread(sample(CR_MONOCHROME1))
+    monochrome1.PresentationLUTShape = "INVERSE"  # what the standard expects with MONOCHROME1: once
+    assert np.array_equal(render_frame(monochrome1), render_frame(sample(CR_MONOCHROME1)))
 
 
 @pytest.mark.parametrize("function", ["LINEAR_EXACT", "SIGMOID"])

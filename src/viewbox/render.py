@@ -100,6 +100,10 @@ class FrameSource:
             self.number_of_frames = int(dataset.get("NumberOfFrames") or 1)
             self.samples_per_pixel = int(dataset.get("SamplesPerPixel") or 1)
             self.photometric_interpretation = str(dataset.get("PhotometricInterpretation") or "").strip().upper()
+            # Low values shown bright: MONOCHROME1, or a Presentation LUT Shape of INVERSE (some DX/MG).
+            self.inverse_presentation = (self.photometric_interpretation == "MONOCHROME1"
+                                         or str(dataset.get("PresentationLUTShape") or "").strip().upper()
+                                         == "INVERSE")
             self.modality = str(dataset.get("Modality") or "")
             self.bits_stored = int(dataset.get("BitsStored") or dataset.get("BitsAllocated") or 8)
             self._functional_groups = _has_functional_groups(dataset)
@@ -206,7 +210,7 @@ class FrameSource:
         """Decoded frame → uint8 (H, W) or (H, W, 3) for the screen; `window` overrides the file's VOI."""
         if self.is_color:
             return self._display_color(frame, window, invert)
-        invert_output = (self.photometric_interpretation == "MONOCHROME1") != invert
+        invert_output = self.inverse_presentation != invert
         pixels = frame.pixels
         span = frame.high - frame.low + 1
         if pixels.dtype.kind in "iu" and span <= MAX_TABLE_SPAN:
