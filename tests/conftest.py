@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,11 @@ def running(sqlite_settings):
     server = RunningWorkstation(sqlite_settings).start_in_thread()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def dead_port() -> int:
+    """A port of 127.0.0.1 that refuses connections: bound (so nothing else takes it), never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

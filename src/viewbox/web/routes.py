@@ -52,6 +52,10 @@ def web_routes(workstation) -> list[BaseRoute]:
         Route(f"{api}/state", ui.state),
         Route(f"{api}/events", ui.events),
         Route(f"{api}/albums", ui.albums),
+        Route(f"{api}/albums", ui.create_album, methods=["POST"]),
+        Route(f"{api}/albums/add", ui.add_to_album, methods=["POST"]),
+        Route(f"{api}/albums/remove", ui.remove_from_album, methods=["POST"]),
+        Route(f"{api}/locations", ui.locations),
         Route(f"{api}/studies", ui.studies),
         Route(f"{api}/studies/{{study_pk:int}}/series", ui.study_series),
         Route(f"{api}/series/{{series_pk:int}}", ui.series_info),
@@ -68,6 +72,7 @@ def web_routes(workstation) -> list[BaseRoute]:
         Route(f"{api}/select", ui.select, methods=["POST"]),
         Route(f"{api}/db-window", ui.db_window, methods=["POST"]),
         Route(f"{api}/delete", ui.delete, methods=["POST"]),
+        Route(f"{api}/send", ui.send, methods=["POST"]),
         Route(f"{api}/upload/{{batch}}", ui.upload, methods=["POST", "PUT"]),
         Route(f"{api}/import/{{batch}}", ui.import_batch, methods=["POST"]),
     ]
@@ -127,6 +132,20 @@ def _float(value, name: str) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         raise BadRequest(f"{name} must be a number, not {value!r}") from None
+
+
+def _study_pks(body: dict) -> list[int]:
+    pks = body.get("study_pks")
+    if not isinstance(pks, list) or not pks:
+        raise BadRequest("study_pks must be a non-empty list")
+    return [_int(pk, "study_pks") for pk in pks]
+
+
+def _text(body: dict, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{name} must be a non-empty string")
+    return value
 
 
 def _flag(value) -> bool:
@@ -445,19 +464,21 @@ class WebUI:
             self.workstation.workspace.update_db_window(**changes)
         return _ok()
 
+    def _studies(self, pks: list[int]) -> list[dict]:
+        """The studies among `pks` (a row deleted meanwhile is skipped); NotFound if none is left."""
+        studies = [study for pk in pks if (study := queries.study_by_pk(self.database, pk))]
+        if not studies:
+            raise NotFound("none of those studies exists")
+        return studies
+
     @_answers
     async def delete(self, request: Request) -> Response:
-        body = await _json_body(request)
-        pks = [_int(pk, "study_pks") for pk in body.get("study_pks") or []]
-        if not pks:
-            raise BadRequest("study_pks is empty")
+        pks = _study_pks(await _json_body(request))
         deleted = await run_in_threadpool(self._delete, pks)
         return _ok({"error": "0", "deleted": deleted})
 
     def _delete(self, pks: list[int]) -> int:
-        studies = [study for pk in pks if (study := queries.study_by_pk(self.database, pk))]
-        if not studies:
-            raise NotFound("none of those studies exists")
+        studies = self._studies(pks)
         gone_pks = {study["pk"] for study in studies}
         gone_uids = {study["study_instance_uid"] for study in studies}
         workspace = self.workstation.workspace
@@ -468,6 +489,55 @@ class WebUI:
             workspace.select(study_uids=[uid for uid in window.selected_study_uids if uid not in gone_uids])
         self.hub.publish("library", {"kind": "deleted", "study_uids": sorted(gone_uids)})
         return deleted
+
+    # -- albums and sending ------------------------------------------------------------------------
+
+    @_answers
+    async def create_album(self, request: Request) -> Response:
+        body = await _json_body(request)
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise BadRequest("name must be a string")
+        created = await run_in_threadpool(self.workstation.library.create_album, name)
+        self.hub.publish("library", {"kind": "albums", "album": created})
+        return _ok({"error": "0", "name": created})
+
+    @_answers
+    async def add_to_album(self, request: Request) -> Response:
+        return await self._change_album(request, self.workstation.library.add_to_album, "added")
+
+    @_answers
+    async def remove_from_album(self, request: Request) -> Response:
+        return await self._change_album(request, self.workstation.library.remove_from_album, "removed")
+
+    async def _change_album(self, request: Request, change: Callable[[str, list[int]], int], counted: str) -> Response:
+        """Add or remove studies through the Library, then tell every tab (album counts, lists)."""
+        body = await _json_body(request)
+        album, pks = _text(body, "album"), _study_pks(body)
+        count = await run_in_threadpool(lambda: change(album, [study["pk"] for study in self._studies(pks)]))
+        self.hub.publish("library", {"kind": "albums", "album": album})
+        return _ok({"error": "0", counted: count})
+
+    @_answers
+    async def locations(self, _request: Request) -> Response:
+        return _ok([{"name": loc.name, "ae_title": loc.ae_title, "host": loc.host, "port": loc.port}
+                    for loc in self.workstation.settings.locations])
+
+    @_answers
+    async def send(self, request: Request) -> Response:
+        body = await _json_body(request)
+        location, pks = _text(body, "location"), _study_pks(body)
+        jobs = await run_in_threadpool(self._send, location, pks)
+        return _ok({"error": "0", "jobs": [job.as_dict() for job in jobs]})
+
+    def _send(self, location: str, pks: list[int]) -> list:
+        """One SendStudy job per study; an unknown Location is refused before any job starts."""
+        # lazily, as the control API does: the page works whatever state the DICOM layer is in
+        from ..dicom import retrieve
+
+        retrieve.location_named(self.workstation, location)
+        return [retrieve.start_send(self.workstation, location, study["study_instance_uid"])
+                for study in self._studies(pks)]
 
     # -- import ------------------------------------------------------------------------------------
 
