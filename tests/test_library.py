@@ -164,6 +164,15 @@ def test_zip_import_and_hostile_zips(workstation, samples, tmp_path):
     report = workstation.import_paths([archive])
     assert report.imported == 2
     assert archive.exists()
+    # the unpacked entries become the stored files (linked, not copied again), byte for byte
+    stored = sorted(p.read_bytes() for p in workstation.database.files_dir.rglob("*.dcm"))
+    assert stored == sorted((samples / "pydicom/test_files" / name).read_bytes()
+                            for name in ("CT_small.dcm", "MR_small.dcm"))
+    assert all(p.stat().st_nlink == 1 for p in workstation.database.files_dir.rglob("*.dcm"))
+    assert not list(workstation.database.temp_dir.iterdir())
+    again = workstation.import_paths([archive])  # names taken: dropped, nothing left in TEMP
+    assert (again.imported, again.already_present) == (0, 2)
+    assert not list(workstation.database.temp_dir.iterdir())
 
     slip = tmp_path / "slip.zip"
     with zipfile.ZipFile(slip, "w") as zf:

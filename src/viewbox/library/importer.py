@@ -112,7 +112,8 @@ class Importer:
         self._batch = []
 
     def _prepare(self, source: str) -> tuple[str, object]:
-        """Read one file's header and copy it beside its final name; runs in a worker thread.
+        """Read one file's header and copy it under its final name (our own files in TEMP are
+        linked instead); runs in a worker thread.
 
         Returns ("ok", Copy), ("not_dicom", None), ("failure", reason) for a DICOM file to
         quarantine, or ("error", reason) for an I/O problem.
@@ -121,7 +122,9 @@ class Importer:
             with open(source, "rb") as fp:
                 instance = read_instance_from(fp, source)
                 size = os.fstat(fp.fileno()).st_size
-                return "ok", self.library.copy_in(instance, fp.fileno(), size)
+                linked = (self.library.link_in(instance, Path(source), size)
+                          if source.startswith(self._temp_prefix) else None)
+                return "ok", linked or self.library.copy_in(instance, fp.fileno(), size)
         except NotDicom:
             return "not_dicom", None
         except ImportFailure as exc:

@@ -276,6 +276,24 @@ class Library:
             os.close(folder)
         return copy
 
+    def link_in(self, instance: Instance, source: Path, size: int) -> Copy | None:
+        """A file of our own in TEMP (unpacked from a zip, uploaded, downloaded) needs no copy:
+        it is linked under its final name, never replacing; a taken name is settled by `place`
+        as for copies. None when TEMP is on another file system (the caller copies).
+        """
+        final = self.database.files_dir / instance.relative_path()
+        os.close(_open_folder(final.parent))  # creates the folder when missing
+        os.chmod(source, 0o600)  # as private as a copy
+        try:
+            os.link(source, final)
+        except FileExistsError:
+            return Copy(instance, final, size, tmp=source)  # ours: place replaces or drops it
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return None
+            raise
+        return Copy(instance, final, size)
+
     def place(self, copies: list[Copy]) -> list[Staged | None]:
         """Settle a batch of copies and make them durable with one sync.
 
