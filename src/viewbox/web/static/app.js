@@ -3,11 +3,14 @@
 // are the same kind of change and every open tab follows both.
 
 import { get, listen, post, upload } from "./api.js";
+import { Menu } from "./menu.js";
 import { presetsFor, ViewerView } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
 const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const FILTER_NAMES = { PatientName: "Patient name", PatientID: "Patient ID" };
+const ALL_STUDIES = "Database";  // the album list's entry for every study (not an album)
+const isRegularAlbum = (album) => !!album && !album.smart && album.name !== ALL_STUDIES;
 
 class App {
   constructor() {
@@ -22,6 +25,9 @@ class App {
     this.mode = "db";
     this.panelStudyPk = null;       // whose series the database window shows
     this.anchor = null;             // for shift-click ranges
+    this.albums = [];               // the album list as last loaded (name, smart, count)
+    this.locations = [];            // DICOM Locations the studies can be sent to
+    this.menu = new Menu($("context-menu"));
   }
 
   async start() {
@@ -49,6 +55,7 @@ class App {
       this.applyWorkspace(state.workspace);
       this.setStudies(state.studies);
       this.loadAlbums();
+      this.loadLocations();
       document.body.dataset.ready = "1";
     } catch (error) {
       this.toast(`Cannot reach the workstation: ${error.message}`);
@@ -339,14 +346,80 @@ class App {
     const text = `Delete ${studies.length} ${studies.length === 1 ? "study" : "studies"} (${names}${studies.length > 3 ? ", …" : ""})? `
       + "Their images are removed from the database and from the disk.";
     if (!(await confirmDialog(text))) return;
-    try { await post("delete", { study_pks: studies.map((s) => s.pk) }); } catch (error) { this.toast(`Cannot delete: ${error.message}`); }
+    await this.attempt("delete", () => post("delete", { study_pks: studies.map((s) => s.pk) }));
+  }
+
+  // Runs an API call; a refusal becomes a notice ("Cannot <what>: <reason>") and null.
+  async attempt(what, call) {
+    try { return await call(); } catch (error) { this.toast(`Cannot ${what}: ${error.message}`); return null; }
+  }
+
+  // -- context menu, albums, sending -------------------------------------------------------------
+  // The menu of the selected studies (right-click, M or Shift+F10); at the first selected row when
+  // opened from the keyboard.
+  openStudyMenu(x, y, fromKeyboard) {
+    const studies = this.selectedStudies();
+    if (!studies.length) return;
+    if (x === undefined) {
+      const row = $("study-rows").querySelector("tr.selected");
+      const box = (row || $("study-table-wrap")).getBoundingClientRect();
+      [x, y] = row ? [box.left + 40, box.bottom] : [box.left + box.width / 2, box.top + box.height / 2];
+    }
+    this.menu.open(this.studyMenuItems(studies.map((s) => s.pk)), x, y, { fromKeyboard });
+  }
+
+  studyMenuItems(pks) {
+    const current = this.albums.find((a) => a.name === this.workspace.db_window.album);
+    const regular = this.albums.filter(isRegularAlbum);
+    const noLocations = !this.locations.length;
+    return [
+      { label: "Open", action: () => this.openStudies(pks) },
+      { label: "Add to album", items: [
+        ...regular.map((album) => ({ label: album.name, action: () => this.addToAlbum(album.name, pks) })),
+        ...(regular.length ? [{ separator: true }] : []),
+        { label: "New album…", action: () => this.addToNewAlbum(pks) },
+      ] },
+      ...(isRegularAlbum(current) ? [{ label: `Remove from album “${current.name}”`, action: () => this.removeFromAlbum(current.name, pks) }] : []),
+      { label: "Send to", disabled: noLocations, title: noLocations ? "No DICOM Locations are configured (locations in the settings)" : "",
+        items: this.locations.map((loc) => ({ label: loc.name, title: `${loc.ae_title}@${loc.host}:${loc.port}`, action: () => this.sendTo(loc.name, pks) })) },
+      { separator: true },
+      { label: "Delete…", action: () => this.deleteSelected() },
+    ];
+  }
+
+  // Album changes come back as a `library` event, which reloads the counts and the list in every tab.
+  addToAlbum(album, pks) { return this.attempt(`add to ${album}`, () => post("albums/add", { album, study_pks: pks })); }
+
+  removeFromAlbum(album, pks) { return this.attempt(`remove from ${album}`, () => post("albums/remove", { album, study_pks: pks })); }
+
+  async newAlbum() {
+    const name = await promptDialog("Name of the new album:");
+    if (name === null) return null;  // cancelled; an empty name is the server's to refuse, with its reason
+    const reply = await this.attempt("create the album", () => post("albums", { name }));
+    return reply && reply.name;
+  }
+
+  async addToNewAlbum(pks) {
+    const name = await this.newAlbum();
+    if (name) await this.addToAlbum(name, pks);
+  }
+
+  async sendTo(location, pks) {
+    $("activity").hidden = false;
+    const reply = await this.attempt(`send to ${location}`, () => post("send", { location, study_pks: pks }));
+    if (reply) for (const job of reply.jobs) this.applyJob(job);
+  }
+
+  async loadLocations() {
+    try { this.locations = await get("locations"); } catch (error) { this.toast(error.message); }
   }
 
   async loadAlbums() {
     try {
       const data = await get("albums");
+      this.albums = data.albums;
       const current = this.workspace ? this.workspace.db_window.album : data.selected;
-      $("album-list").innerHTML = data.albums.map((a) => `<li class="${a.smart ? "smart" : ""} ${a.name === "Database" ? "database" : ""} ${a.name === current ? "selected" : ""}"
+      $("album-list").innerHTML = data.albums.map((a) => `<li class="${a.smart ? "smart" : ""} ${a.name === ALL_STUDIES ? "database" : ""} ${a.name === current ? "selected" : ""}"
         data-album="${esc(a.name)}" title="${esc(a.error || a.name)}"><span class="label">${esc(a.name)}</span><span class="count">${a.count ?? "?"}</span></li>`).join("");
     } catch (error) { this.toast(error.message); }
   }
@@ -432,12 +505,20 @@ class App {
     const rows = $("study-rows");
     rows.addEventListener("click", (e) => { const row = e.target.closest("tr"); if (row) this.clickRow(row, e); });
     rows.addEventListener("dblclick", (e) => { const row = e.target.closest("tr"); if (row) this.openStudies([Number(row.dataset.pk)]); });
+    rows.addEventListener("contextmenu", (e) => {
+      const row = e.target.closest("tr");
+      if (!row) return;
+      e.preventDefault();
+      if (!this.selectedUids().includes(row.dataset.uid)) this.clickRow(row, {});  // acts on what was clicked
+      this.openStudyMenu(e.clientX, e.clientY, false);
+    });
     $("page-prev").addEventListener("click", () => { this.query.offset = Math.max(0, this.query.offset - 500); this.loadStudies(); });
     $("page-next").addEventListener("click", () => { this.query.offset += 500; this.loadStudies(); });
     $("album-list").addEventListener("click", (e) => {
       const li = e.target.closest("li");
       if (li) post("db-window", { album: li.dataset.album }).catch((err) => this.toast(err.message));
     });
+    $("new-album").addEventListener("click", () => this.newAlbum());
     $("filter-clear").addEventListener("click", () => post("db-window", { filter_field: null, filter_value: null }).catch((e) => this.toast(e.message)));
 
     document.querySelectorAll("#tiling button").forEach((b) => b.addEventListener("click", () => {
@@ -463,7 +544,7 @@ class App {
   }
 
   key(e) {
-    if (!$("confirm").hidden) return;
+    if (!$("confirm").hidden || !$("prompt").hidden) return;
     if (!$("help").hidden) { if (e.key === "Escape" || e.key === "?") { $("help").hidden = true; e.preventDefault(); } return; }
     const typing = e.target.matches && e.target.matches("input[type=search], input[type=text]");
     if (typing) { if (e.key === "Escape") e.target.blur(); return; }
@@ -474,8 +555,11 @@ class App {
         ArrowDown: () => this.moveSelection(1), ArrowUp: () => this.moveSelection(-1),
         Enter: () => this.openStudies(this.selectedStudies().map((s) => s.pk)),
         Delete: () => this.deleteSelected(), Backspace: () => this.deleteSelected(),
+        m: () => this.openStudyMenu(undefined, undefined, true), M: () => this.openStudyMenu(undefined, undefined, true),
+        ContextMenu: () => this.openStudyMenu(undefined, undefined, true),
       };
-      if (actions[e.key]) { e.preventDefault(); actions[e.key](); }
+      const key = e.key === "F10" && e.shiftKey ? "ContextMenu" : e.key;
+      if (actions[key] && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); actions[key](); }
       return;
     }
     const view = this.focusedView();
@@ -539,23 +623,39 @@ function thumb(series) {
   return el;
 }
 
-function confirmDialog(text) {
+// A modal dialog `id` (with #id-ok and #id-cancel): resolves with answer() on OK (or Enter in
+// `input`), with null on Cancel or Esc. `focus` gets the focus first.
+function modal(id, focus, answer, input = null) {
   return new Promise((resolve) => {
-    const box = $("confirm");
-    $("confirm-text").textContent = text;
+    const box = $(id), ok = $(`${id}-ok`), cancel = $(`${id}-cancel`);
     box.hidden = false;
-    const done = (answer) => {
+    const done = (result) => {
       box.hidden = true;
-      $("confirm-ok").onclick = $("confirm-cancel").onclick = null;
+      ok.onclick = cancel.onclick = null;
       document.removeEventListener("keydown", keys, true);
-      resolve(answer);
+      resolve(result);
     };
-    const keys = (e) => { if (e.key === "Escape") { e.preventDefault(); done(false); } };
+    const keys = (e) => {  // handled here only: the Esc that closes a dialog does not also switch modes
+      const result = e.key === "Escape" ? null : e.key === "Enter" && input && e.target === input ? answer() : undefined;
+      if (result !== undefined) { e.preventDefault(); e.stopPropagation(); done(result); }
+    };
     document.addEventListener("keydown", keys, true);
-    $("confirm-ok").onclick = () => done(true);
-    $("confirm-cancel").onclick = () => done(false);
-    $("confirm-cancel").focus();
+    ok.onclick = () => done(answer());
+    cancel.onclick = () => done(null);
+    focus.focus();
   });
+}
+
+function confirmDialog(text) {
+  $("confirm-text").textContent = text;
+  return modal("confirm", $("confirm-cancel"), () => true);  // Cancel has the focus: Enter does not delete
+}
+
+function promptDialog(text) {
+  const input = $("prompt-input");
+  $("prompt-text").textContent = text;
+  input.value = "";
+  return modal("prompt", input, () => input.value, input);
 }
 
 const app = new App();
