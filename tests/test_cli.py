@@ -40,6 +40,35 @@ def test_import_json_and_info(tmp_path, samples):
     assert info["data"] == str(tmp_path / "Viewbox Data")
 
 
+def test_import_link_stores_the_users_files_by_hard_link(tmp_path, samples):
+    """`--link` (OsiriX's "do not copy"): the stored file is the user's file, not a copy; deleting
+    the study in Viewbox leaves the user's file alone."""
+    folder = tmp_path / "archive"
+    shutil.copytree(samples / "pydicom/test_files/dicomdirtests", folder)
+    originals = {p.stat().st_ino: p for p in folder.rglob("*") if p.is_file() and p.name != "DICOMDIR"}
+    result = viewbox("import", "--data", str(tmp_path), "--json", "--link", str(folder))
+    assert json.loads(result.stdout)["imported"] == 31, result.stderr
+    stored = list((tmp_path / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
+    assert len(stored) == 31 and all(p.stat().st_ino in originals for p in stored)
+    again = json.loads(viewbox("import", "--data", str(tmp_path), "--json", "--link", str(folder)).stdout)
+    assert (again["imported"], again["already_present"]) == (0, 31)
+
+    from viewbox.app import Workstation
+
+    workstation = Workstation(Settings(data_root=tmp_path))
+    try:
+        with workstation.database.read() as conn:
+            from sqlalchemy import select
+
+            from viewbox.db import schema
+            study_pks = list(conn.scalars(select(schema.study.c.pk)))
+        workstation.library.delete_studies(study_pks)
+    finally:
+        workstation.close()
+    assert all(p.exists() for p in originals.values())  # only Viewbox's names are gone
+
+
+
 def test_bad_configuration_lists_every_problem(tmp_path):
     config = tmp_path / "viewbox.toml"
     config.write_text('port = "eighty"\naet = "A_TITLE_THAT_IS_FAR_TOO_LONG"\nfrobnicate = 1\n')

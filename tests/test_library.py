@@ -189,6 +189,27 @@ def test_zip_import_and_hostile_zips(workstation, samples, tmp_path):
     assert not list(workstation.database.temp_dir.iterdir())
 
 
+def test_link_import_copies_what_cannot_be_linked(workstation, samples, monkeypatch):
+    """Another file system (EXDEV) or a refusal (EPERM): the file is copied instead."""
+    import errno
+    import os
+
+    real_link = os.link
+
+    def cross_device(source, target, *args, **kwargs):
+        if str(source).startswith(str(samples)):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_link(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    source = samples / "pydicom/test_files/CT_small.dcm"
+    report = workstation.import_paths([source], link=True)
+    assert report.imported == 1
+    stored = next(workstation.database.files_dir.rglob("*.dcm"))
+    assert stored.read_bytes() == source.read_bytes()
+    assert stored.stat().st_ino != source.stat().st_ino
+
+
 def test_delete_study_removes_everything(workstation, samples):
     workstation.import_paths([samples / "pydicom/test_files/dicomdirtests"])
     studies = study_rows(workstation)

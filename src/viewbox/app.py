@@ -91,10 +91,11 @@ class Workstation:
 
     # -- importing -------------------------------------------------------------------------------
 
-    def import_paths(self, paths: list[Path], *, move: bool = False,
+    def import_paths(self, paths: list[Path], *, move: bool = False, link: bool = False,
                      progress: Callable[[ImportReport], None] | None = None) -> ImportReport:
-        """Import files, folders, zips and DICOMDIRs into the active database."""
-        return Importer(self.library, move=move, zip_limits=self.zip_limits,
+        """Import files, folders, zips and DICOMDIRs into the active database (`link`: hard-link
+        the files instead of copying them where the file system allows)."""
+        return Importer(self.library, move=move, link=link, zip_limits=self.zip_limits,
                         progress=progress).run([Path(p) for p in paths])
 
     # -- lifecycle -------------------------------------------------------------------------------

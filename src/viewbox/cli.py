@@ -88,8 +88,12 @@ def _redacted(url: str) -> str:
 @main.command("import")
 @_data_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.option("--link", is_flag=True,
+              help="Hard-link the files into the database instead of copying them (same file system "
+                   "only, else copied): instant and no extra space, but editing an original in place "
+                   "changes the stored object. For archives nobody edits.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def import_(data_root, config_file, database_url, as_json, paths) -> None:
+def import_(data_root, config_file, database_url, as_json, link, paths) -> None:
     """Import files, folders (recursively), zip files and DICOMDIR sets."""
     from .app import Workstation
 
@@ -97,9 +101,9 @@ def import_(data_root, config_file, database_url, as_json, paths) -> None:
     workstation = Workstation(settings)
     try:
         if as_json or not sys.stderr.isatty():
-            report = workstation.import_paths(list(paths))
+            report = workstation.import_paths(list(paths), link=link)
         else:
-            report = _import_with_progress(workstation, list(paths))
+            report = _import_with_progress(workstation, list(paths), link)
     finally:
         workstation.close()
     if as_json:
@@ -113,7 +117,7 @@ def import_(data_root, config_file, database_url, as_json, paths) -> None:
         click.echo(f"  … and {len(report.errors) - 20} more", err=True)
 
 
-def _import_with_progress(workstation, paths):
+def _import_with_progress(workstation, paths, link: bool):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -124,7 +128,7 @@ def _import_with_progress(workstation, paths):
             bar.update(task, description=f"{report.seen} files: {report.imported} imported, "
                                          f"{report.already_present} present, {report.quarantined} quarantined")
 
-        return workstation.import_paths(paths, progress=progress)
+        return workstation.import_paths(paths, link=link, progress=progress)
 
 
 @main.command()

@@ -68,10 +68,11 @@ class Importer:
     so threads keep both cores busy without worker processes and their start-up.
     """
 
-    def __init__(self, library: Library, *, move: bool = False, zip_limits: ZipLimits = ZipLimits(),
-                 progress: Progress | None = None):
+    def __init__(self, library: Library, *, move: bool = False, link: bool = False,
+                 zip_limits: ZipLimits = ZipLimits(), progress: Progress | None = None):
         self.library = library
         self.move = move
+        self.link = link  # hard-link the user's files instead of copying them (viewbox import --link)
         self.zip_limits = zip_limits
         self.progress = progress
         self.report = ImportReport()
@@ -122,8 +123,9 @@ class Importer:
             with open(source, "rb") as fp:
                 instance = read_instance_from(fp, source)
                 size = os.fstat(fp.fileno()).st_size
-                linked = (self.library.link_in(instance, Path(source), size)
-                          if source.startswith(self._temp_prefix) else None)
+                ours = source.startswith(self._temp_prefix)
+                linked = (self.library.link_in(instance, Path(source), size, ours=ours)
+                          if ours or self.link else None)
                 return "ok", linked or self.library.copy_in(instance, fp.fileno(), size)
         except NotDicom:
             return "not_dicom", None

@@ -276,20 +276,25 @@ class Library:
             os.close(folder)
         return copy
 
-    def link_in(self, instance: Instance, source: Path, size: int) -> Copy | None:
-        """A file of our own in TEMP (unpacked from a zip, uploaded, downloaded) needs no copy:
-        it is linked under its final name, never replacing; a taken name is settled by `place`
-        as for copies. None when TEMP is on another file system (the caller copies).
+    def link_in(self, instance: Instance, source: Path, size: int, *, ours: bool) -> Copy | None:
+        """Store a file by a hard link under its final name instead of a copy, never replacing;
+        a taken name is settled by `place` as for copies.
+
+        For our own files in TEMP (unpacked from a zip, uploaded, downloaded) this just saves the
+        copy. For a user's file (`viewbox import --link`) the stored object is the user's file:
+        no time, no space, but an edit of it in place changes the stored object too. None when
+        no link can be made (another file system, not allowed): the caller copies.
         """
         final = self.database.files_dir / instance.relative_path()
         os.close(_open_folder(final.parent))  # creates the folder when missing
-        os.chmod(source, 0o600)  # as private as a copy
+        if ours:
+            os.chmod(source, 0o600)  # as private as a copy
         try:
             os.link(source, final)
         except FileExistsError:
-            return Copy(instance, final, size, tmp=source)  # ours: place replaces or drops it
+            return Copy(instance, final, size, tmp=source) if ours else None  # a user's file is never moved
         except OSError as exc:
-            if exc.errno == errno.EXDEV:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
                 return None
             raise
         return Copy(instance, final, size)
