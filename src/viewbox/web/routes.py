@@ -379,10 +379,12 @@ class WebUI:
             raise BadRequest("zoom must be between 0.01 and 100")
         if changes.get("window_width") is not None and changes["window_width"] <= 0:
             raise BadRequest("window_width must be positive")
-        viewer = self.workstation.workspace.update_viewer(request.path_params["viewer_id"], **changes)
+        workspace = self.workstation.workspace
+        viewer = workspace.update_viewer(request.path_params["viewer_id"], **changes)
         if viewer is None:
             raise NotFound(f"no viewer {request.path_params['viewer_id']}")
-        return _ok({"error": "0", "viewer": viewer.as_dict()})
+        # the version that includes this change: the tab ignores older live events after it
+        return _ok({"error": "0", "viewer": viewer.as_dict(), "version": workspace.version})
 
     @_answers
     async def close_viewer(self, request: Request) -> Response:

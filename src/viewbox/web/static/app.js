@@ -15,6 +15,7 @@ const isRegularAlbum = (album) => !!album && !album.smart && album.name !== ALL_
 class App {
   constructor() {
     this.workspace = null;
+    this.seenVersion = 0;           // the workspace version our own last change produced
     this.studies = { rows: [], total: 0, offset: 0 };
     this.query = { q: "", sort: "date", order: "desc", offset: 0 };
     this.series = new Map();        // series pk → info (with its study)
@@ -52,6 +53,7 @@ class App {
       for (const job of state.jobs.slice().reverse()) this.jobs.set(job.jobID, job);
       this.renderJobs();
       this.workspace = null;
+      this.seenVersion = 0;
       this.applyWorkspace(state.workspace);
       this.setStudies(state.studies);
       this.loadAlbums();
@@ -65,7 +67,9 @@ class App {
   // -- workspace -------------------------------------------------------------------------------
   applyWorkspace(snapshot) {
     const old = this.workspace;
-    if (old && snapshot.version < old.version) return; // an older event overtaken by a newer one
+    // an older event overtaken by a newer one, or by our own change's reply (events and replies
+    // travel separately: a drag's early step must not undo its last one)
+    if ((old && snapshot.version < old.version) || snapshot.version < this.seenVersion) return;
     this.workspace = snapshot;
     document.body.dataset.version = snapshot.version;
     const db = snapshot.db_window, oldDb = old && old.db_window;

@@ -146,6 +146,7 @@ export class ViewerView {
     try {
       const reply = await post(`viewers/${this.id}`, this.inflight);
       this.inflight = null;
+      this.app.seenVersion = Math.max(this.app.seenVersion, reply.version || 0);
       if (Object.keys(this.queued).length === 0) this.applyServer(reply.viewer);
     } catch (error) {
       this.inflight = null;
