@@ -57,12 +57,15 @@ def association(workstation, location: Location, contexts: list, *, roles: list 
     """An established association with a Location, released on exit; RemoteFailure otherwise."""
     ae = _client_ae(workstation)
     ae.requested_contexts = contexts
+    connected: list[bool] = []  # pynetdicom reports a refused connection as an abort too
     assoc = ae.associate(location.host, location.port, ae_title=location.ae_title,
                          ext_neg=roles or None,
-                         evt_handlers=[(evt.EVT_CONN_OPEN, scp.tune_association)] + (handlers or []))
+                         evt_handlers=[(evt.EVT_CONN_OPEN, scp.tune_association),
+                                       (evt.EVT_CONN_OPEN, lambda _event: connected.append(True))]
+                         + (handlers or []))
     if not assoc.is_established:
-        reason = "rejected the association" if assoc.is_rejected else (
-            "aborted the association" if assoc.is_aborted else "cannot be reached")
+        reason = ("cannot be reached" if not connected else "rejected the association" if assoc.is_rejected
+                  else "aborted the association")
         raise RemoteFailure(f"{location.name} ({location.ae_title}@{location.host}:{location.port}) {reason}")
     try:
         yield assoc
