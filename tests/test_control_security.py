@@ -109,6 +109,22 @@ def test_destructive_methods_are_forbidden_from_the_network(tmp_path):
         assert all(e["peer"] == address for e in refused)
 
 
+def test_the_web_uis_delete_and_send_follow_the_same_rule(tmp_path):
+    """From another computer the UI may look and open, but delete and send only when listed."""
+    address = lan_address()
+    settings = Settings(data_root=tmp_path / "root", host="0.0.0.0", token="t", remote_methods=("SendStudy",))
+    with serve(settings) as server:
+        auth = {"Authorization": "Bearer t"}
+        remote = f"http://{address}:{server.http_port}/api/ui"
+        assert httpx.get(remote + "/studies", headers=auth).status_code == 200
+        refused = httpx.post(remote + "/delete", json={"study_pks": [1]}, headers=auth)
+        assert refused.status_code == 403 and "DBWindowFind:Delete" in refused.json()["message"]
+        listed = httpx.post(remote + "/send", json={"location": "Nowhere", "study_pks": [1]}, headers=auth)
+        assert listed.status_code == 404  # allowed: it got as far as looking the Location up
+        local = f"http://127.0.0.1:{server.http_port}/api/ui"
+        assert httpx.post(local + "/delete", json={"study_pks": [1]}, headers=auth).status_code == 404
+
+
 def test_client_allow_list(tmp_path):
     address = lan_address()
     with serve(Settings(data_root=tmp_path / "root", host="0.0.0.0", allow_clients=("10.99.0.0/16",))) as server:

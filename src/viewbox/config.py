@@ -207,6 +207,13 @@ def load_settings(
     return settings
 
 
+def listed_for_remote(settings: "Settings", permission: str) -> bool:
+    """Whether `remote_methods` lets peers on other computers do `permission` (spec §7): the
+    control API's destructive methods and the web UI's delete and send share this rule."""
+    allowed = {name.lower() for name in settings.remote_methods}
+    return "*" in allowed or permission.lower() in allowed
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return host == "localhost"

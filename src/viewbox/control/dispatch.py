@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import listed_for_remote
 from ..errors import Forbidden, NotFound, ViewboxError
 from ..plugins.manager import plugin_manager
 from .audit import AuditLog
@@ -51,7 +52,6 @@ class Controller:
                                       entry_points=entry_points)
         self.plugins.hook.viewbox_register_methods(registry=self.registry)
         self.audit = AuditLog(default_audit_path(self.settings))
-        self._remote_allowed = {name.lower() for name in self.settings.remote_methods}
 
     # -- introspection ---------------------------------------------------------------------------
 
@@ -94,8 +94,7 @@ class Controller:
         needed = call.method.needed_permission(call.params)
         if needed is None:
             return
-        allowed = needed.lower() in self._remote_allowed or "*" in self._remote_allowed
-        if allowed or (call.is_local and not cross_site):
+        if listed_for_remote(self.settings, needed) or (call.is_local and not cross_site):
             return
         where = "a cross-site web page" if cross_site else f"{call.peer}"
         raise Forbidden(f"{needed} is not allowed from {where}: list it in remote_methods to allow it")

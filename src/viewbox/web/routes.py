@@ -25,7 +25,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import viewing
-from ..errors import BadRequest, NotFound, TooLarge, ViewboxError
+from ..config import is_loopback, listed_for_remote
+from ..errors import BadRequest, Forbidden, NotFound, TooLarge, ViewboxError
 from ..library import queries
 from ..predicates import smart_album_filter
 from ..render import RenderError
@@ -473,8 +474,16 @@ class WebUI:
             raise NotFound("none of those studies exists")
         return studies
 
+    def _allow(self, request: Request, permission: str) -> None:
+        """The UI's destructive actions follow the control API's rule (spec §7): from this
+        computer, or from others when `remote_methods` lists the permission."""
+        peer = request.client.host if request.client else ""
+        if not (is_loopback(peer) or listed_for_remote(self.workstation.settings, permission)):
+            raise Forbidden(f"{permission} is not allowed from {peer}: list it in remote_methods to allow it")
+
     @_answers
     async def delete(self, request: Request) -> Response:
+        self._allow(request, "DBWindowFind:Delete")
         pks = _study_pks(await _json_body(request))
         deleted = await run_in_threadpool(self._delete, pks)
         return _ok({"error": "0", "deleted": deleted})
@@ -527,6 +536,7 @@ class WebUI:
 
     @_answers
     async def send(self, request: Request) -> Response:
+        self._allow(request, "SendStudy")
         body = await _json_body(request)
         location, pks = _text(body, "location"), _study_pks(body)
         jobs = await run_in_threadpool(self._send, location, pks)
