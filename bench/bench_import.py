@@ -5,7 +5,8 @@
 Generates a realistic synthetic CT corpus (512×512 16-bit, several patients, studies and series)
 once, then in the same run, in interleaved rounds: (1) the parse ceiling,
 `dcmread(stop_before_pixels=True)` of every file in one process, warm; (2) `viewbox import --json`
-into an empty data folder, as a user runs it (start-up included), with its peak RSS; (3) `cp -r` +
+into an empty data folder, as a user runs it (start-up included), with its peak RSS, and the same
+with `--link` (hard links instead of copies, OsiriX's "do not copy"); (3) `cp -r` +
 `sync` of the corpus, the disk's ceiling for keeping durable copies. Before them, the same import
 of a quarter of the corpus shows that memory does not grow with the corpus.
 """
@@ -104,11 +105,12 @@ def copy_ceiling(folder: Path, target: Path) -> float:
     return count / elapsed
 
 
-def viewbox_import(folder: Path, data: Path) -> tuple[float, dict, int]:
+def viewbox_import(folder: Path, data: Path, *options: str) -> tuple[float, dict, int]:
     shutil.rmtree(data, ignore_errors=True)
+    subprocess.run(["sync"], check=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "viewbox", "import", "--json", "--data", str(data),
+    result = subprocess.run([sys.executable, "-m", "viewbox", "import", "--json", *options, "--data", str(data),
                              str(folder)], capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -142,20 +144,26 @@ def main() -> None:
         subprocess.run(["sync"], check=True)
         rate, report, peak = viewbox_import(corpus, args.workdir / "data")
         shutil.rmtree(args.workdir / "data", ignore_errors=True)
+        link_rate, _, _ = viewbox_import(corpus, args.workdir / "data", "--link")
+        shutil.rmtree(args.workdir / "data", ignore_errors=True)
         copy_rate = copy_ceiling(corpus, args.workdir / "copy")
-        rounds.append((read_rate, copy_rate, rate, peak))
+        rounds.append((read_rate, copy_rate, rate, peak, link_rate))
     print(f"corpus: {len(paths)} CT files, {size_mb:.0f} MB; {args.rounds} rounds, medians")
     print(f"{'what':44s} {'files/s':>10s} {'peak RSS MiB':>13s}")
     read_rate, copy_rate, rate = (statistics.median(r[i] for r in rounds) for i in range(3))
     peak = max(r[3] for r in rounds)
+    link_rate = statistics.median(r[4] for r in rounds)
     print(f"{'pydicom dcmread(stop_before_pixels) ceiling':44s} {read_rate:10.0f} {'':>13s}")
     print(f"{'cp -r + sync (durable copy ceiling)':44s} {copy_rate:10.0f} {'':>13s}")
     print(f"{'viewbox import (quarter corpus, once)':44s} {quarter_rate:10.0f} {quarter_peak / 1024:13.0f}")
     print(f"{'viewbox import (whole corpus)':44s} {rate:10.0f} {peak / 1024:13.0f}")
+    print(f"{'viewbox import --link (hard links, no copy)':44s} {link_rate:10.0f} {'':>13s}")
     to_read = statistics.median(r[2] / r[0] for r in rounds)
     to_copy = statistics.median(r[2] / r[1] for r in rounds)
-    print(f"viewbox import / header-read ceiling: {to_read:.0%}; / durable-copy ceiling: {to_copy:.0%} "
-          f"(medians of the per-round ratios; imported {report['imported']}, errors {len(report['errors'])})")
+    link_to_read = statistics.median(r[4] / r[0] for r in rounds)
+    print(f"viewbox import / header-read ceiling: {to_read:.0%}; / durable-copy ceiling: {to_copy:.0%}; "
+          f"--link / header-read ceiling: {link_to_read:.0%}")
+    print(f"(medians of the per-round ratios; imported {report['imported']}, errors {len(report['errors'])})")
 
 
 if __name__ == "__main__":

@@ -542,6 +542,9 @@ class Additions:
                 schema.with_folds(stu, {"modality": study_modality(modalities)})))
 
 
+_MAX_BOUND = 999  # bound parameters per statement: SQLite's lowest limit (older builds)
+
+
 class _PreparedSQL:
     """The statements of the C-STORE hot path as plain SQL for one dialect, built once.
 
@@ -624,12 +627,15 @@ class _PreparedSQL:
             sql, defaults = self._insert(table, keys)
             if self._returning:
                 sql = sql[: -len(" RETURNING pk")]
-            params = [self._params(table, keys, row, defaults) for row in group]
+            head, _, values = sql.partition(" VALUES ")
+            per_statement = max(1, _MAX_BOUND // (len(keys) + len(defaults)))
             with _cursor(conn) as cursor:
-                if len(params) == 1:
-                    cursor.execute(sql, params[0])
-                else:
-                    cursor.executemany(sql, params)
+                # Many rows per statement: one step of the database per statement, not per row
+                # (each step lets the import's worker threads take the GIL from this thread).
+                for start in range(0, len(group), per_statement):
+                    chunk = group[start:start + per_statement]
+                    cursor.execute(f"{head} VALUES {', '.join([values] * len(chunk))}",
+                                   [p for row in chunk for p in self._params(table, keys, row, defaults)])
 
     def add_images(self, conn: Connection, table, pk: int, count: int, first: datetime | None) -> None:
         """number_of_images += count; date = the earlier of date and `first` (when given)."""
