@@ -30,6 +30,7 @@ from viewbox.render import (
     encode_png,
     load_frames,
     render_frame,
+    source_from_dataset,
     thumbnail,
 )
 
@@ -236,6 +237,16 @@ def test_inverse_presentation_lut_shape_shows_low_values_bright():
     monochrome1 = pydicom.dcmread(sample(CR_MONOCHROME1))
     monochrome1.PresentationLUTShape = "INVERSE"  # what the standard expects with MONOCHROME1: once
     assert np.array_equal(render_frame(monochrome1), render_frame(sample(CR_MONOCHROME1)))
+
+
+def test_every_file_window_is_offered_with_its_explanation_and_the_first_valid_one_applies():
+    ds = pydicom.dcmread(sample(MR))
+    ds.WindowCenter, ds.WindowWidth = [100, 600, 300], [0, 1200, 400]  # a zero width is left out
+    ds.WindowCenterWidthExplanation = ["BROKEN", "T2 BRIGHT", "SOFT"]
+    source = source_from_dataset(ds)
+    assert [(w.center, w.width, name) for w, name in source.windows_for(0)] == [
+        (600, 1200, "T2 BRIGHT"), (300, 400, "SOFT")]
+    assert_close(render_frame(ds), reference_grayscale(ds, native_stored_values(ds, 0), 600, 1200))
 
 
 @pytest.mark.parametrize("function", ["LINEAR_EXACT", "SIGMOID"])

@@ -147,9 +147,16 @@ class FrameSource:
         return DecodedFrame(index, np.ascontiguousarray(pixels), low, high)
 
     def window_for(self, index: int) -> Window | None:
-        """The file's window for a frame: per-frame or shared Frame VOI LUT (enhanced objects), else top level."""
+        """The file's (first) window for a frame."""
+        windows = self.windows_for(index)
+        return windows[0][0] if windows else None
+
+    def windows_for(self, index: int) -> list[tuple[Window, str]]:
+        """Every window the file offers for a frame, with its explanation (the modality's own
+        presets, e.g. soft tissue and lung): per-frame or shared Frame VOI LUT (enhanced
+        objects), else top level."""
         item = self._functional_group(index, "FrameVOILUTSequence")
-        return _first_window(item if item is not None else self.dataset)
+        return _windows(item if item is not None else self.dataset)
 
     def voi_function_for(self, index: int) -> str:
         item = self._functional_group(index, "FrameVOILUTSequence")
@@ -551,13 +558,27 @@ def _first_value(value: object) -> float | None:
     return float(value)  # type: ignore[arg-type]
 
 
-def _first_window(dataset: Dataset) -> Window | None:
-    """First Window Center/Width pair; a zero or negative width (seen in the wild) means none."""
-    center = _first_value(dataset.get("WindowCenter"))
-    width = _first_value(dataset.get("WindowWidth"))
-    if center is None or width is None or not np.isfinite(center) or not np.isfinite(width) or width <= 0:
-        return None
-    return Window(center, width)
+def _windows(dataset: Dataset) -> list[tuple[Window, str]]:
+    """Window Center/Width pairs with their explanations; a zero or negative width (seen in the
+    wild) or a value that is not a number is left out."""
+    centers, widths = _values(dataset.get("WindowCenter")), _values(dataset.get("WindowWidth"))
+    names = _values(dataset.get("WindowCenterWidthExplanation"))
+    windows = []
+    for position, (center, width) in enumerate(zip(centers, widths)):
+        try:
+            center, width = float(center), float(width)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(center) and np.isfinite(width) and width > 0:
+            name = str(names[position]).strip() if position < len(names) else ""
+            windows.append((Window(center, width), name))
+    return windows
+
+
+def _values(value: object) -> list:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
 
 
 def _has_functional_groups(dataset: Dataset) -> bool:

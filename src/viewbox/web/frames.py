@@ -33,6 +33,7 @@ class RenderedFrame:
     count: int
     image_pk: int
     frame: int
+    file_windows: tuple[tuple[float, float, str], ...] = ()  # the file's own presets (grayscale)
 
 
 class SeriesFrames:
@@ -73,9 +74,11 @@ class SeriesFrames:
             center = default.center if window_center is None else window_center
             width = default.width if window_width is None else window_width
         full = source.range_window(decoded)
+        file_windows = () if source.is_color else tuple(
+            (window.center, window.width, name) for window, name in source.windows_for(frame))
         return RenderedFrame(body, MEDIA_TYPES[fmt], float(center), float(width), float(full.center),
                              float(full.width), source.rows, source.columns, position, count,
-                             image["pk"], frame)
+                             image["pk"], frame, file_windows)
 
     def thumbnail(self, series_pk: int, size: int = 128) -> bytes:
         """JPEG of the series' middle image, cached by file identity (a replaced file is redrawn)."""

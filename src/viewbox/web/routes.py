@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Awaitable, Callable
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -323,6 +324,8 @@ class WebUI:
             **NO_STORE, "X-Window-Center": f"{frame.window_center:g}", "X-Window-Width": f"{frame.window_width:g}",
             "X-Range-Center": f"{frame.range_center:g}", "X-Range-Width": f"{frame.range_width:g}",
             "X-Frame-Count": str(frame.count), "X-Rows": str(frame.rows), "X-Columns": str(frame.columns),
+            # [[center, width, explanation], …] as URL-encoded JSON (explanations need not be Latin-1)
+            "X-File-Windows": quote(json.dumps([list(window) for window in frame.file_windows])),
             "Access-Control-Expose-Headers": "*",
         }
         return Response(frame.body, media_type=frame.media_type, headers=headers)

@@ -180,8 +180,10 @@ class App {
     const view = this.focusedView();
     const select = $("preset");
     const modality = view ? view.local.series.modality || "" : "";
-    const presets = presetsFor(modality);
-    if (this.presetModality !== modality) this.presetModality = modality;
+    const fileWindows = (view && view.frame && view.frame.fileWindows) || [];
+    const presets = presetsFor(modality, fileWindows);
+    const signature = JSON.stringify(presets);
+    if (this.presetSignature !== signature) this.presetSignature = signature;
     else if (select.options.length) { $("invert").classList.toggle("active", !!(view && view.local.invert)); this.cineChanged(); return; }
     select.replaceChildren(new Option("Window presets…", ""), ...presets.map(([name, c, w], i) =>
       new Option(`${i + 1}  ${name}${typeof c === "number" ? ` (${c}/${w})` : ""}`, String(i))));

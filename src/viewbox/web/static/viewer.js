@@ -10,11 +10,18 @@ const CT_PRESETS = [
   ["Abdomen", 40, 400], ["Lung", -600, 1500], ["Bone", 400, 1800], ["Brain", 40, 80],
   ["Mediastinum", 50, 350], ["Liver", 60, 160], ["Subdural", 75, 215], ["Stroke", 32, 8],
 ];
-export function presetsFor(modality) {
-  const base = [["Default (file)", null, null], ["Full dynamic", "range", "range"]];
+// The file's own windows (Window Center/Width with their explanations), when it has several.
+export function presetsFor(modality, fileWindows = []) {
+  const own = fileWindows.length > 1
+    ? fileWindows.map(([c, w, name], i) => [name || `File window ${i + 1}`, c, w]) : [];
+  const base = [["Default (file)", null, null], ...own, ["Full dynamic", "range", "range"]];
   if (modality === "CT") return base.concat(CT_PRESETS);
   if (modality === "PT" || modality === "NM") return base.concat([["SUV 0–5", 2.5, 5], ["SUV 0–10", 5, 10]]);
   return base;
+}
+
+function parseWindows(header) {
+  try { return header ? JSON.parse(decodeURIComponent(header)) : []; } catch { return []; }
 }
 
 // Decoded frames shared by every viewer of the tab, least recently used evicted first.
@@ -56,6 +63,7 @@ async function loadFrame(url) {
       url, bitmap, size: bitmap.width * bitmap.height,
       wc: header("X-Window-Center"), ww: header("X-Window-Width"),
       rangeCenter: header("X-Range-Center"), rangeWidth: header("X-Range-Width"), count: header("X-Frame-Count"),
+      fileWindows: parseWindows(response.headers.get("X-File-Windows")),
     };
     frames.set(url, entry);
     return entry;
@@ -253,7 +261,10 @@ export class ViewerView {
         const url = this.wanted;
         let entry;
         try { entry = await loadFrame(url); } catch (error) { entry = { url, error: String(error), size: 1 }; }
-        if (url === this.wanted || !this.frame) { this.frame = entry; this.draw(); this.overlay(); }
+        if (url === this.wanted || !this.frame) {
+          this.frame = entry; this.draw(); this.overlay();
+          if (this.el.classList.contains("focused")) this.app.renderViewerTools();  // the file's windows
+        }
         if (url === this.wanted) break;
       }
     } finally { this.fetching = false; }
