@@ -11,8 +11,11 @@ import sys
 
 import httpx
 import pytest
+from sqlalchemy import delete, select
 
+from viewbox.app import Workstation
 from viewbox.config import Location, Settings, load_settings
+from viewbox.db import schema
 from viewbox.errors import ConfigError
 from polling import eventually
 
@@ -52,21 +55,31 @@ def test_import_link_stores_the_users_files_by_hard_link(tmp_path, samples):
     assert len(stored) == 31 and all(p.stat().st_ino in originals for p in stored)
     again = json.loads(viewbox("import", "--data", str(tmp_path), "--json", "--link", str(folder)).stdout)
     assert (again["imported"], again["already_present"]) == (0, 31)
+    assert all(p.stat().st_ino in originals for p in stored)  # nothing copied over them
 
-    from viewbox.app import Workstation
+    # a name left by a crash (no row) is replaced by a link to the user's file, not by a copy
+    leftover = stored[0]
+    source = originals[leftover.stat().st_ino]
+    workstation = Workstation(Settings(data_root=tmp_path))
+    try:
+        with workstation.database.begin() as conn:
+            conn.execute(delete(schema.image).where(schema.image.c.rel_path == leftover.relative_to(
+                workstation.database.files_dir).as_posix()))
+    finally:
+        workstation.close()
+    leftover.unlink()
+    leftover.write_bytes(b"half-written")
+    healed = json.loads(viewbox("import", "--data", str(tmp_path), "--json", "--link", str(source)).stdout)
+    assert healed["imported"] == 1 and leftover.stat().st_ino == source.stat().st_ino
 
     workstation = Workstation(Settings(data_root=tmp_path))
     try:
         with workstation.database.read() as conn:
-            from sqlalchemy import select
-
-            from viewbox.db import schema
             study_pks = list(conn.scalars(select(schema.study.c.pk)))
         workstation.library.delete_studies(study_pks)
     finally:
         workstation.close()
     assert all(p.exists() for p in originals.values())  # only Viewbox's names are gone
-
 
 
 def test_bad_configuration_lists_every_problem(tmp_path):

@@ -43,7 +43,8 @@ class Copy:
 
     A name taken means the object is stored already (the copy is dropped) or the name is a
     leftover of a crash (the copy replaces it); the copy waits as an unnamed file (O_TMPFILE)
-    held open, or as a hidden named file where the system has none.
+    held open, as a hidden named file where the system has none, or, for `import --link`, as the
+    user's file itself (`source`, linked over the leftover).
     """
 
     instance: Instance
@@ -51,10 +52,7 @@ class Copy:
     size: int
     fd: int | None = None
     tmp: Path | None = None
-
-    @property
-    def named(self) -> bool:
-        return self.fd is None and self.tmp is None
+    source: Path | None = None
 
     def discard(self) -> None:
         """Close or remove what is left of the copy (nothing once it is named)."""
@@ -64,6 +62,7 @@ class Copy:
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
             self.tmp = None
+        self.source = None  # the user's: never removed
 
 
 @dataclass
@@ -291,8 +290,8 @@ class Library:
             os.chmod(source, 0o600)  # as private as a copy
         try:
             os.link(source, final)
-        except FileExistsError:
-            return Copy(instance, final, size, tmp=source) if ours else None  # a user's file is never moved
+        except FileExistsError:  # place settles it; our own file may be moved, a user's only linked
+            return Copy(instance, final, size, tmp=source) if ours else Copy(instance, final, size, source=source)
         except OSError as exc:
             if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
                 return None
@@ -325,6 +324,10 @@ class Library:
                 elif copy.tmp is not None:
                     os.replace(copy.tmp, copy.final_path)
                     copy.tmp = None
+                elif copy.source is not None:
+                    spare = copy.final_path.with_name(f".{uuid.uuid4().hex}.part")
+                    os.link(copy.source, spare)
+                    os.replace(spare, copy.final_path)
                 placed.append(Staged(copy.instance, copy.final_path, copy.size))
             sync_filesystem(self.database.files_dir)
         finally:
