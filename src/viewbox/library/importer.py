@@ -126,7 +126,7 @@ class Importer:
                 ours = source.startswith(self._temp_prefix)
                 linked = (self.library.link_in(instance, Path(source), size, ours=ours)
                           if ours or self.link else None)
-                return "ok", linked or self.library.copy_in(instance, fp.fileno(), size)
+                return "ok", linked or self.library.copy_in(instance, Path(source), fp.fileno(), size)
         except NotDicom:
             return "not_dicom", None
         except ImportFailure as exc:

@@ -43,8 +43,9 @@ class Copy:
 
     A name taken means the object is stored already (the copy is dropped) or the name is a
     leftover of a crash (the copy replaces it); the copy waits as an unnamed file (O_TMPFILE)
-    held open, as a hidden named file where the system has none, or, for `import --link`, as the
-    user's file itself (`source`, linked over the leftover).
+    held open, as a hidden named file where the system has none, or as the user's file itself
+    (`source`: not copied yet, since the name was taken before the copy began; linked over the
+    leftover for `import --link`, else copied then).
     """
 
     instance: Instance
@@ -53,6 +54,7 @@ class Copy:
     fd: int | None = None
     tmp: Path | None = None
     source: Path | None = None
+    link_source: bool = False
 
     def discard(self) -> None:
         """Close or remove what is left of the copy (nothing once it is named)."""
@@ -237,17 +239,20 @@ class Library:
             tmp.unlink(missing_ok=True)
         return Staged(instance, final, size)
 
-    def copy_in(self, instance: Instance, source_fd: int, size: int) -> Copy:
+    def copy_in(self, instance: Instance, source: Path, source_fd: int, size: int) -> Copy:
         """Copy an open file's bytes (kernel to kernel) under the object's final name, never
         replacing a file there; runs in the importer's worker threads.
 
         A file under its final name without a row does not count (see the module docstring), so
         naming it before `place` and `commit` is safe, and keeps that work off the thread that
-        commits.
+        commits. A name already taken (mostly: the object is stored; a re-imported folder) is
+        left to `place` before anything is copied.
         """
         final = self.database.files_dir / instance.relative_path()
         folder = _open_folder(final.parent)
         try:
+            if _exists_in(folder, final.name):
+                return Copy(instance, final, size, source=source)
             fd = _open_unnamed(folder) if self._unnamed_files else None
             if fd is None:
                 fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
@@ -291,7 +296,8 @@ class Library:
         try:
             os.link(source, final)
         except FileExistsError:  # place settles it; our own file may be moved, a user's only linked
-            return Copy(instance, final, size, tmp=source) if ours else Copy(instance, final, size, source=source)
+            return (Copy(instance, final, size, tmp=source) if ours
+                    else Copy(instance, final, size, source=source, link_source=True))
         except OSError as exc:
             if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
                 return None
@@ -326,8 +332,15 @@ class Library:
                     copy.tmp = None
                 elif copy.source is not None:
                     spare = copy.final_path.with_name(f".{uuid.uuid4().hex}.part")
-                    os.link(copy.source, spare)
-                    os.replace(spare, copy.final_path)
+                    try:
+                        if copy.link_source:
+                            os.link(copy.source, spare)
+                        else:
+                            with open(copy.source, "rb") as source, open(spare, "wb") as target:
+                                _copy_file(source.fileno(), target.fileno(), copy.size)
+                        os.replace(spare, copy.final_path)
+                    finally:
+                        spare.unlink(missing_ok=True)
                 placed.append(Staged(copy.instance, copy.final_path, copy.size))
             sync_filesystem(self.database.files_dir)
         finally:
