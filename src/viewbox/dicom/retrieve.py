@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydicom.datadict import keyword_dict
+from pydicom.multival import MultiValue
 
 from ..config import Location
 from ..errors import BadRequest, NoMatch, NotFound, RemoteFailure, UnknownLocation
@@ -67,17 +68,38 @@ class RemoteStudy:
     description: str
 
 
+def _instance_count(ds) -> int | None:
+    count = ds.get("NumberOfStudyRelatedInstances")
+    try:
+        return int(count) if count not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _remote_studies(matches) -> list[RemoteStudy]:
-    studies = []
-    for ds in matches:
-        count = ds.get("NumberOfStudyRelatedInstances")
-        try:
-            count = int(count) if count not in (None, "") else None
-        except (TypeError, ValueError):
-            count = None
-        studies.append(RemoteStudy(str(ds.StudyInstanceUID), count,
-                                   f"{ds.get('PatientName', '')} {ds.get('StudyDescription', '')}".strip()))
+    studies = [RemoteStudy(str(ds.StudyInstanceUID), _instance_count(ds),
+                           f"{ds.get('PatientName', '')} {ds.get('StudyDescription', '')}".strip())
+               for ds in matches]
     return list({study.uid: study for study in studies}.values())
+
+
+def study_fields(matches) -> list[dict]:
+    """Study-level matches (C-FIND or QIDO-RS data sets) as plain dicts keyed by DICOM keyword:
+    text values ('\\' between several), NumberOfStudyRelatedInstances an int or None; one per study."""
+    rows: dict[str, dict] = {}
+    for ds in matches:
+        row = {}
+        for keyword in scu.STUDY_RETURN_KEYS:
+            value = ds.get(keyword)
+            if value is None:
+                row[keyword] = ""
+            elif isinstance(value, (list, tuple, MultiValue)):
+                row[keyword] = "\\".join(str(item) for item in value)
+            else:
+                row[keyword] = str(value)
+        row["NumberOfStudyRelatedInstances"] = _instance_count(ds)
+        rows.setdefault(row["StudyInstanceUID"], row)
+    return list(rows.values())
 
 
 def location_named(workstation, name: str) -> Location:
@@ -175,6 +197,26 @@ def start_retrieve(workstation, server_name: str, filters: list[tuple[str, str]]
     return workstation.jobs.submit("retrieve", description,
                                    _run_transfer(workstation, location, mode, studies, skipped),
                                    then=_then(workstation, then, first))
+
+
+def start_study_retrieves(workstation, server_name: str, study_uids: list[str], then: str | None) -> list[Job]:
+    """The Query panel's Retrieve: one job per study UID, in the Location's own mode.
+
+    Each study is asked for again first (its instance count is the job's total), so a study the
+    Location no longer has is NoMatch before any job starts.
+    """
+    location = location_named(workstation, server_name)
+    mode = location.retrieve_mode
+    studies = []
+    for uid in dict.fromkeys(study_uids):
+        found = _remote_studies(query_location(workstation, location, {"StudyInstanceUID": uid}, mode))
+        if not found:
+            raise NoMatch(f"{location.name} has no study {uid}")
+        studies.append(found[0])
+    return [workstation.jobs.submit("retrieve", f"Retrieve {study.description or study.uid} from {location.name} ({mode})",
+                                    _run_transfer(workstation, location, mode, [study], 0),
+                                    then=_then(workstation, then, study.uid))
+            for study in studies]
 
 
 def start_cmove(workstation, accession_number: str, server_name: str) -> Job:

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from .. import viewing
 from ..config import is_loopback, listed_for_remote
 from ..errors import BadRequest, Forbidden, NotFound, TooLarge, ViewboxError
-from ..library import queries
+from ..library import dicom_query, queries
 from ..predicates import smart_album_filter
 from ..render import RenderError
 from .events import EventHub
@@ -41,6 +41,12 @@ ALL_STUDIES = "Database"
 PAGE_SIZE = 500
 NO_STORE = {"Cache-Control": "no-store"}
 _BATCH_ID = re.compile(r"^[0-9a-f]{8,32}$")
+# What the Query panel may ask a Location for; names and descriptions match as "contains".
+QUERY_FIELDS = ("PatientName", "PatientID", "AccessionNumber", "StudyDate", "ModalitiesInStudy", "StudyDescription")
+CONTAINS_FIELDS = ("PatientName", "StudyDescription")
+QUERY_ROWS = 500
+_DICOM_DATE_RANGE = re.compile(r"^(\d{8})?(-(\d{8})?)?$")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
 def web_routes(workstation) -> list[BaseRoute]:
@@ -75,6 +81,8 @@ def web_routes(workstation) -> list[BaseRoute]:
         Route(f"{api}/db-window", ui.db_window, methods=["POST"]),
         Route(f"{api}/delete", ui.delete, methods=["POST"]),
         Route(f"{api}/send", ui.send, methods=["POST"]),
+        Route(f"{api}/query", ui.query, methods=["POST"]),
+        Route(f"{api}/retrieve", ui.retrieve, methods=["POST"]),
         Route(f"{api}/upload/{{batch}}", ui.upload, methods=["POST", "PUT"]),
         Route(f"{api}/import/{{batch}}", ui.import_batch, methods=["POST"]),
     ]
@@ -158,6 +166,48 @@ def _ok(data: dict | list | None = None) -> JSONResponse:
     return JSONResponse(data if data is not None else {"error": "0"}, headers=NO_STORE)
 
 
+def _contains(value: str) -> str:
+    """A plain value matches anywhere ("doe john" → "*doe*john*"); one with * or ? is left as typed."""
+    if "*" in value or "?" in value:
+        return value
+    return "*" + "*".join(re.split(r"[\s,^]+", value)) + "*"
+
+
+def _study_date(value: str) -> str:
+    """A DICOM date or range (YYYYMMDD, A-B, A-, -B); YYYY-MM-DD is accepted for each date."""
+    dicom = _ISO_DATE.sub(r"\1\2\3", value).replace(" ", "")
+    if not _DICOM_DATE_RANGE.match(dicom) or dicom == "-":
+        raise BadRequest(f"StudyDate must be a date or a range like 20240101-20240131, not {value!r}")
+    return dicom
+
+
+def _query_filters(filters) -> dict[str, str]:
+    """The Query panel's fields as C-FIND/QIDO-RS matching keys (the matching rules of docs/ui.md)."""
+    if not isinstance(filters, dict):
+        raise BadRequest("filters must be an object")
+    query = {}
+    for keyword, value in filters.items():
+        if keyword not in QUERY_FIELDS:
+            raise BadRequest(f"cannot query by {keyword!r} (one of {', '.join(QUERY_FIELDS)})")
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadRequest(f"{keyword} must be a string")
+        value = value.strip()
+        if not value:
+            continue
+        if keyword in CONTAINS_FIELDS:
+            value = _contains(value)
+        elif keyword == "StudyDate":
+            value = _study_date(value)
+        elif keyword == "ModalitiesInStudy":
+            value = value.upper()
+        query[keyword] = value
+    if not query:
+        raise BadRequest("fill in at least one field or choose a date")
+    return query
+
+
 # -- rows as the page shows them ---------------------------------------------------------------------
 
 def _date(value: datetime | None, with_time: bool = False) -> str:
@@ -176,6 +226,23 @@ def study_row(row: dict) -> dict:
         "modality": row.get("modality") or "", "description": row.get("study_description") or "",
         "accession": row.get("accession_number") or "", "images": row.get("number_of_images") or 0,
         "study_id": row.get("study_id") or "", "institution": row.get("institution_name") or "",
+    }
+
+
+def _dicom_date(value: str) -> str:
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 and value.isdigit() else value
+
+
+def remote_study_row(fields: dict, local_images: int | None) -> dict:
+    """A study a Location reported (retrieve.study_fields) as one line of the Query panel, with
+    how many of its instances the local database holds (None: not held)."""
+    return {
+        "uid": fields["StudyInstanceUID"], "name": " ".join(fields["PatientName"].replace("^", " ").split()),
+        "patient_id": fields["PatientID"], "birth_date": _dicom_date(fields["PatientBirthDate"]),
+        "date": _dicom_date(fields["StudyDate"]), "modalities": ", ".join(m for m in fields["ModalitiesInStudy"].split("\\") if m),
+        "description": fields["StudyDescription"], "accession": fields["AccessionNumber"],
+        "instances": fields["NumberOfStudyRelatedInstances"], "local": local_images is not None,
+        "local_images": local_images,
     }
 
 
@@ -553,6 +620,44 @@ class WebUI:
         retrieve.location_named(self.workstation, location)
         return [retrieve.start_send(self.workstation, location, study["study_instance_uid"])
                 for study in self._studies(pks)]
+
+    # -- query and retrieve ------------------------------------------------------------------------
+
+    @_answers
+    async def query(self, request: Request) -> Response:
+        """Ask a Location for studies (C-FIND or QIDO-RS, in a worker thread with the DICOM layer's
+        timeouts, so an unreachable Location answers within seconds and never blocks the page)."""
+        body = await _json_body(request)
+        location, filters = _text(body, "location"), _query_filters(body.get("filters") or {})
+        return _ok(await run_in_threadpool(self._query, location, filters))
+
+    def _query(self, location_name: str, filters: dict[str, str]) -> dict:
+        from ..dicom import retrieve  # lazily, as for sending
+
+        location = retrieve.location_named(self.workstation, location_name)
+        found = retrieve.study_fields(retrieve.query_location(
+            self.workstation, location, filters, retrieve.resolve_mode(location, None)))
+        found.sort(key=lambda fields: (fields["StudyDate"], fields["StudyTime"]), reverse=True)
+        local = dicom_query.study_instance_counts(self.database, [fields["StudyInstanceUID"] for fields in found])
+        return {"location": location.name, "query": filters, "total": len(found),
+                "studies": [remote_study_row(fields, local.get(fields["StudyInstanceUID"]))
+                            for fields in found[:QUERY_ROWS]]}
+
+    @_answers
+    async def retrieve(self, request: Request) -> Response:
+        """One retrieve job per study; it writes to the database, so it follows the remote rule."""
+        self._allow(request, "Retrieve")
+        body = await _json_body(request)
+        location, uids = _text(body, "location"), body.get("study_uids")
+        if not isinstance(uids, list) or not uids or not all(isinstance(uid, str) and uid for uid in uids):
+            raise BadRequest("study_uids must be a non-empty list of Study Instance UIDs")
+        then = body.get("then")
+        if then not in (None, "open"):
+            raise BadRequest("then must be \"open\" or null")
+        from ..dicom import retrieve
+
+        jobs = await run_in_threadpool(retrieve.start_study_retrieves, self.workstation, location, uids, then)
+        return _ok({"error": "0", "jobs": [job.as_dict() for job in jobs]})
 
     # -- import ------------------------------------------------------------------------------------
 

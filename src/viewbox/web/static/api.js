@@ -1,5 +1,8 @@
 // Talking to the workstation: JSON calls under /api/ui/ and the live event stream.
 
+// Text made safe to place in innerHTML.
+export const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
 export class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }

@@ -2,12 +2,12 @@
 // workspace as the server reports it and sends every user action back, so a RIS call and a click
 // are the same kind of change and every open tab follows both.
 
-import { get, listen, post, upload } from "./api.js";
+import { esc, get, listen, post, upload } from "./api.js";
 import { Menu } from "./menu.js";
+import { QueryPanel } from "./query.js";
 import { presetsFor, ViewerView } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
-const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const FILTER_NAMES = { PatientName: "Patient name", PatientID: "Patient ID" };
 const ALL_STUDIES = "Database";  // the album list's entry for every study (not an album)
 const isRegularAlbum = (album) => !!album && !album.smart && album.name !== ALL_STUDIES;
@@ -29,6 +29,7 @@ class App {
     this.albums = [];               // the album list as last loaded (name, smart, count)
     this.locations = [];            // DICOM Locations the studies can be sent to
     this.menu = new Menu($("context-menu"));
+    this.queryPanel = new QueryPanel(this);
   }
 
   async start() {
@@ -453,6 +454,7 @@ class App {
   applyJob(job) {
     const known = this.jobs.get(job.jobID);
     this.jobs.set(job.jobID, job);
+    this.queryPanel.jobChanged(job);
     if (job.state === "failed" && (!known || known.state !== "failed")) this.toast(`${job.description} failed: ${job.message}`);
     this.renderJobs();
   }
@@ -525,6 +527,7 @@ class App {
       if (li) post("db-window", { album: li.dataset.album }).catch((err) => this.toast(err.message));
     });
     $("new-album").addEventListener("click", () => this.newAlbum());
+    this.queryPanel.bind();
     $("filter-clear").addEventListener("click", () => post("db-window", { filter_field: null, filter_value: null }).catch((e) => this.toast(e.message)));
 
     document.querySelectorAll("#tiling button").forEach((b) => b.addEventListener("click", () => {
@@ -555,6 +558,7 @@ class App {
     const typing = e.target.matches && e.target.matches("input[type=search], input[type=text]");
     if (typing) { if (e.key === "Escape") e.target.blur(); return; }
     if (e.key === "?") { $("help").hidden = false; e.preventDefault(); return; }
+    if (e.key === "Escape" && this.queryPanel.isOpen) { this.queryPanel.close(); e.preventDefault(); return; }
     if (e.key === "Escape") { this.setMode(this.mode === "db" ? "viewers" : "db"); e.preventDefault(); return; }
     if (this.mode === "db") {
       const actions = {
@@ -563,6 +567,7 @@ class App {
         Delete: () => this.deleteSelected(), Backspace: () => this.deleteSelected(),
         m: () => this.openStudyMenu(undefined, undefined, true), M: () => this.openStudyMenu(undefined, undefined, true),
         ContextMenu: () => this.openStudyMenu(undefined, undefined, true),
+        q: () => this.queryPanel.open(), Q: () => this.queryPanel.open(),
       };
       const key = e.key === "F10" && e.shiftKey ? "ContextMenu" : e.key;
       if (actions[key] && !e.ctrlKey && !e.metaKey && !e.altKey) { e.preventDefault(); actions[key](); }
