@@ -109,8 +109,8 @@ def test_destructive_methods_are_forbidden_from_the_network(tmp_path):
         assert all(e["peer"] == address for e in refused)
 
 
-def test_the_web_uis_delete_and_send_follow_the_same_rule(tmp_path):
-    """From another computer the UI may look and open, but delete and send only when listed."""
+def test_the_web_uis_delete_send_and_retrieve_follow_the_same_rule(tmp_path):
+    """From another computer the UI may look, open and query, but delete, send and retrieve only when listed."""
     address = lan_address()
     settings = Settings(data_root=tmp_path / "root", host="0.0.0.0", token="t", remote_methods=("SendStudy",))
     with serve(settings) as server:
@@ -121,8 +121,13 @@ def test_the_web_uis_delete_and_send_follow_the_same_rule(tmp_path):
         assert refused.status_code == 403 and "DBWindowFind:Delete" in refused.json()["message"]
         listed = httpx.post(remote + "/send", json={"location": "Nowhere", "study_pks": [1]}, headers=auth)
         assert listed.status_code == 404  # allowed: it got as far as looking the Location up
+        refused = httpx.post(remote + "/retrieve", json={"location": "Nowhere", "study_uids": ["1.2"]}, headers=auth)
+        assert refused.status_code == 403 and "Retrieve" in refused.json()["message"]
+        query = httpx.post(remote + "/query", json={"location": "Nowhere", "filters": {"PatientID": "1"}}, headers=auth)
+        assert query.status_code == 404  # querying writes nothing: allowed from the network
         local = f"http://127.0.0.1:{server.http_port}/api/ui"
         assert httpx.post(local + "/delete", json={"study_pks": [1]}, headers=auth).status_code == 404
+        assert httpx.post(local + "/retrieve", json={"location": "Nowhere", "study_uids": ["1.2"]}, headers=auth).status_code == 404
 
 
 def test_client_allow_list(tmp_path):
