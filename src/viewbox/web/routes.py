@@ -516,8 +516,9 @@ class WebUI:
         body = await _json_body(request)
         study_uids = [str(uid) for uid in body.get("study_uids") or []]
         series_uids = [str(uid) for uid in body.get("series_uids") or []]
-        self.workstation.workspace.select(study_uids=study_uids, series_uids=series_uids)
-        return _ok()
+        workspace = self.workstation.workspace
+        workspace.select(study_uids=study_uids, series_uids=series_uids)
+        return _ok({"error": "0", "version": workspace.version})  # as update_viewer: see app.js
 
     @_answers
     async def db_window(self, request: Request) -> Response:

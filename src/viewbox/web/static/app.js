@@ -71,6 +71,10 @@ class App {
     // an older event overtaken by a newer one, or by our own change's reply (events and replies
     // travel separately: a drag's early step must not undo its last one)
     if ((old && snapshot.version < old.version) || snapshot.version < this.seenVersion) return;
+    if (old && (this.selectionInFlight || this.pendingSelection)) {  // the user's selection wins
+      snapshot.db_window = { ...snapshot.db_window, selected_study_uids: old.db_window.selected_study_uids,
+                             selected_series_uids: old.db_window.selected_series_uids };
+    }
     this.workspace = snapshot;
     document.body.dataset.version = snapshot.version;
     const db = snapshot.db_window, oldDb = old && old.db_window;
@@ -206,6 +210,7 @@ class App {
 
   setMode(mode) {
     if (mode === "viewers" && this.viewers.size === 0) mode = "db";
+    this.modeChanges = (this.modeChanges || 0) + 1;
     this.mode = mode;
     document.body.classList.toggle("mode-db", mode === "db");
     document.body.classList.toggle("mode-viewers", mode === "viewers");
@@ -283,7 +288,7 @@ class App {
     box.replaceChildren(...data.series.map((series) => {
       const el = thumb(series);
       el.classList.toggle("selected", selectedSeries.has(series.uid));
-      el.addEventListener("click", () => post("select", { study_uids: [s.uid], series_uids: [series.uid] }).catch((e) => this.toast(e.message)));
+      el.addEventListener("click", () => this.sendSelection({ study_uids: [s.uid], series_uids: [series.uid] }));
       el.addEventListener("dblclick", () => this.openSeries([series.pk]));
       return el;
     }));
@@ -313,7 +318,24 @@ class App {
     this.workspace.db_window.selected_study_uids = uids;   // drawn now, confirmed by the event
     this.workspace.db_window.selected_series_uids = [];
     this.renderSelection();
-    post("select", { study_uids: uids }).catch((e) => this.toast(e.message));
+    this.sendSelection({ study_uids: uids });
+  }
+
+  // One selection request in flight, the latest waiting: fast clicks cannot arrive out of order,
+  // and live events meanwhile do not undo the selection the user is making (applyWorkspace).
+  async sendSelection(body) {
+    this.pendingSelection = body;
+    if (this.selectionInFlight) return;
+    while (this.pendingSelection) {
+      const next = this.pendingSelection;
+      this.pendingSelection = null;
+      this.selectionInFlight = true;
+      try {
+        const reply = await post("select", next);
+        this.seenVersion = Math.max(this.seenVersion, reply.version || 0);
+      } catch (error) { this.toast(error.message); }
+      finally { this.selectionInFlight = false; }
+    }
   }
 
   moveSelection(delta) {
@@ -336,14 +358,19 @@ class App {
 
   async openStudies(pks) {
     if (!pks.length) return;
-    try {
-      await post("open", pks.length === 1 ? { study_pk: pks[0] } : { study_pks: pks });
-      this.setMode("viewers");
-    } catch (error) { this.toast(`Cannot open: ${error.message}`); }
+    await this.openThenShow(pks.length === 1 ? { study_pk: pks[0] } : { study_pks: pks });
   }
 
-  async openSeries(pks) {
-    try { await post("open", { series_pks: pks }); this.setMode("viewers"); } catch (error) { this.toast(`Cannot open: ${error.message}`); }
+  async openSeries(pks) { await this.openThenShow({ series_pks: pks }); }
+
+  // The live event usually shows the new viewers first; the reply switches only if nothing (the
+  // event, or the user pressing Esc meanwhile) has changed the mode since the request.
+  async openThenShow(body) {
+    const before = this.modeChanges;
+    try {
+      await post("open", body);
+      if (this.modeChanges === before) this.setMode("viewers");
+    } catch (error) { this.toast(`Cannot open: ${error.message}`); }
   }
 
   async deleteSelected() {
