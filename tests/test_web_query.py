@@ -1,9 +1,4 @@
-"""The web UI's Query panel API: a second Viewbox node is the PACS (real C-FIND and C-MOVE).
-
-C-MOVE rather than C-GET: a Viewbox C-GET SCP accepts each storage context with its first
-preference (lossless JPEG) when a Viewbox requestor proposes every syntax in one context, and then
-cannot send its uncompressed files (noted in docs/dicom.md).
-"""
+"""The web UI's Query panel API: a second Viewbox node is the PACS (real C-FIND, C-MOVE, C-GET)."""
 
 from __future__ import annotations
 
@@ -43,6 +38,7 @@ def pacs(tmp_path_factory, viewbox_dicom_port):
 def node(sqlite_settings, pacs, dead_port, viewbox_dicom_port):
     """The workstation under test, receiving C-MOVEs on viewbox_dicom_port; the PACS a Location."""
     locations = (Location("Test PACS", "TESTPACS", "127.0.0.1", pacs.dicom_port),
+                 Location("Test PACS by C-GET", "TESTPACS", "127.0.0.1", pacs.dicom_port, retrieve_mode="C-GET"),
                  Location("Dead PACS", "DEADAE", "127.0.0.1", dead_port))
     server = RunningWorkstation(dataclasses.replace(sqlite_settings, dicom_port=viewbox_dicom_port,
                                                     locations=locations)).start_in_thread()
@@ -133,6 +129,20 @@ def test_retrieve_one_job_per_study_then_the_studies_are_local(client, node, pac
     again = found(client, PatientName="doe").json()["studies"]
     assert [(s["local"], s["local_images"]) for s in again] == [(True, s["instances"]) for s in again]
     assert client.get("/api/ui/studies").json()["total"] == 2
+
+
+def test_retrieve_by_c_get_from_a_pacs_that_prefers_a_syntax_it_cannot_send(client, node, pacs):
+    """The PACS (a Viewbox) takes lossless JPEG for every class while its files are stored
+    uncompressed: the failed sub-operations are asked for again uncompressed, and all arrive."""
+    study = found(client, "Test PACS by C-GET", PatientID="832040").json()["studies"][0]
+    reply = client.post("/api/ui/retrieve", json={"location": "Test PACS by C-GET", "study_uids": [study["uid"]]})
+    assert reply.status_code == 200, reply.text
+    job = reply.json()["jobs"][0]
+    ended = eventually(lambda: (j := node.workstation.jobs.get(job["jobID"])).state in ("done", "failed") and j,
+                       message="the C-GET job to end")
+    assert (ended.state, ended.failed) == ("done", 0), ended.message
+    local = queries.studies_by_uid(node.workstation.database, [study["uid"]])
+    assert local[0]["number_of_images"] == study["instances"]
 
 
 def test_retrieve_and_open_opens_the_study_when_its_job_ends(client, node):

@@ -127,6 +127,8 @@ def _follow_retrieve(responses, location: Location, what: str,
             progress(completed, failed)
         if code in (0xFF00, 0xFF01):
             continue
+        if code == 0xA702 and failed:  # every sub-operation failed: counted, the caller decides
+            return completed, failed
         if code not in (0x0000, 0xB000):
             raise RemoteFailure(f"{location.name} answered {what} with status 0x{code:04X}"
                                 + (f": {status.ErrorComment}" if "ErrorComment" in status else ""))
@@ -156,10 +158,27 @@ def move_study(workstation, location: Location, study_uid: str,
 
 def get_study(workstation, location: Location, study_uid: str,
               progress: ProgressCallback | None = None) -> tuple[int, int]:
-    """C-GET a study over one association, storing each object as the C-STORE SCP does."""
+    """C-GET a study over one association, storing each object as the C-STORE SCP does.
+
+    Each storage SOP class is offered once with every syntax we take, and the PACS picks one per
+    class, which may be a syntax it cannot send some of its files in (Viewbox itself prefers
+    lossless JPEG, and cannot send a file stored uncompressed that way). When sub-operations fail,
+    the study is asked for once more offering uncompressed syntaxes only: a PACS can always decode,
+    and what arrived already is not stored twice.
+    """
+    completed, failed = _get_study(workstation, location, study_uid, STORAGE_TRANSFER_SYNTAXES, progress)
+    if failed:
+        log.info("%s: %d C-GET sub-operations failed; asking again for uncompressed objects",
+                 location.name, failed)
+        completed, failed = _get_study(workstation, location, study_uid, UNCOMPRESSED[:2], progress)
+    return completed, failed
+
+
+def _get_study(workstation, location: Location, study_uid: str, syntaxes: list[str],
+               progress: ProgressCallback | None) -> tuple[int, int]:
     storage = [cx.abstract_syntax for cx in StoragePresentationContexts][:127]
     contexts = [build_context(StudyRootQueryRetrieveInformationModelGet, UNCOMPRESSED[:2])]
-    contexts += [build_context(sop_class, STORAGE_TRANSFER_SYNTAXES) for sop_class in storage]
+    contexts += [build_context(sop_class, syntaxes) for sop_class in storage]
     roles = [build_role(sop_class, scp_role=True) for sop_class in storage]
     handlers = [(evt.EVT_C_STORE, scp.handle_store, [workstation])]
     with association(workstation, location, contexts, roles=roles, handlers=handlers) as assoc:
