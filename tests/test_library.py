@@ -189,6 +189,21 @@ def test_zip_import_and_hostile_zips(workstation, samples, tmp_path):
     assert not list(workstation.database.temp_dir.iterdir())
 
 
+def test_files_are_copied_where_the_kernel_cannot_copy_between_them(workstation, samples, monkeypatch):
+    """No copy_file_range between these files (older kernels, some file systems): sendfile."""
+    import errno
+    import os
+
+    def unsupported(*args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    sources = [samples / "pydicom/test_files/CT_small.dcm", samples / "pydicom/test_files/MR_small.dcm"]
+    assert workstation.import_paths(sources).imported == 2
+    stored = sorted(p.read_bytes() for p in workstation.database.files_dir.rglob("*.dcm"))
+    assert stored == sorted(p.read_bytes() for p in sources)
+
+
 def test_link_import_copies_what_cannot_be_linked(workstation, samples, monkeypatch):
     """Another file system (EXDEV) or a refusal (EPERM): the file is copied instead."""
     import errno
