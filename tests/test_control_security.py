@@ -130,6 +130,36 @@ def test_the_web_uis_delete_send_and_retrieve_follow_the_same_rule(tmp_path):
         assert httpx.post(local + "/retrieve", json={"location": "Nowhere", "study_uids": ["1.2"]}, headers=auth).status_code == 404
 
 
+def test_user_methods_give_one_user_more_from_the_network(tmp_path):
+    """The RIS account may download and delete from its own computer; a reading-room account may not."""
+    address = lan_address()
+    settings = Settings(data_root=tmp_path / "root", host="0.0.0.0",
+                        basic_users={"ris": "r1s", "reader": "r3ad"},
+                        user_methods={"ris": ("DownloadURL", "DBWindowFind:Delete")})
+    with serve(settings) as server:
+        remote = f"http://{address}:{server.http_port}"
+        download = xmlrpc.client.dumps(({"URL": "ftp://example.org/x.zip"},), "DownloadURL")
+        headers = {"Content-Type": "text/xml"}
+        as_ris = httpx.post(remote + "/", content=download, headers=headers, auth=("ris", "r1s"))
+        assert as_ris.status_code == 400 and "user_methods" not in as_ris.text  # allowed; ftp: refused
+        as_reader = httpx.post(remote + "/", content=download, headers=headers, auth=("reader", "r3ad"))
+        assert as_reader.status_code == 403 and "user_methods" in parse_reply(as_reader)["message"]
+        delete = {"study_pks": [1]}
+        assert httpx.post(remote + "/api/ui/delete", json=delete, auth=("ris", "r1s")).status_code == 404
+        assert httpx.post(remote + "/api/ui/delete", json=delete, auth=("reader", "r3ad")).status_code == 403
+
+
+def test_user_methods_must_name_known_users(tmp_path):
+    config = tmp_path / "viewbox.toml"
+    config.write_text('[basic_users]\nris = "x"\n[user_methods]\nris = ["DownloadURL"]\nghost = ["OpenDB"]\n')
+    with pytest.raises(ConfigError, match="user_methods: 'ghost'"):
+        load_settings(config)
+    settings = load_settings(environ={"VIEWBOX_BASIC_USERS": "ris:x", "VIEWBOX_USER_METHODS": "ris:DownloadURL|OpenDB"})
+    assert settings.user_methods == {"ris": ("DownloadURL", "OpenDB")}
+    config.write_text('[basic_users]\nris = "x"\n[user_methods]\nris = ["DownloadURL"]\n')
+    assert load_settings(config).user_methods == {"ris": ("DownloadURL",)}
+
+
 def test_client_allow_list(tmp_path):
     address = lan_address()
     with serve(Settings(data_root=tmp_path / "root", host="0.0.0.0", allow_clients=("10.99.0.0/16",))) as server:

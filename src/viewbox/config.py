@@ -68,6 +68,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     remote_methods: tuple[str, ...] = ()
+    # per user (a Basic user name, or "token" for the bearer token / UI sign-in): more
+    # destructive permissions allowed from other computers than `remote_methods` gives everyone
+    user_methods: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     audit_log: Path | None = None
     # DICOM node
     dicom_enabled: bool = True
@@ -102,7 +105,7 @@ def _flatten_toml(doc: Mapping[str, Any]) -> dict[str, Any]:
     """TOML may group keys in tables ([server], [security], [dicom] …); names are global."""
     flat: dict[str, Any] = {}
     for key, value in doc.items():
-        if isinstance(value, dict) and key not in ("basic_users",):
+        if isinstance(value, dict) and key not in ("basic_users", "user_methods"):
             flat.update(_flatten_toml(value))
         else:
             flat[key] = value
@@ -140,6 +143,13 @@ def _coerce(name: str, value: Any, problems: list[str]) -> Any:
                 pairs = [item.split(":", 1) for item in value.split(",") if item]
                 return {user: password for user, password in pairs}
             return {str(k): str(v) for k, v in dict(value).items()}
+        if name == "user_methods":
+            if isinstance(value, str):  # env form: "user:PermA|PermB,user2:PermC"
+                pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
+                value = {user.strip(): permissions.split("|") for user, permissions in pairs}
+            return {str(user): tuple(str(p).strip() for p in ([permissions] if isinstance(permissions, str)
+                                                             else permissions) if str(p).strip())
+                    for user, permissions in dict(value).items()}
         if name == "locations":
             return tuple(_location(item, problems) for item in value)
         return str(value)
@@ -207,10 +217,13 @@ def load_settings(
     return settings
 
 
-def listed_for_remote(settings: "Settings", permission: str) -> bool:
-    """Whether `remote_methods` lets peers on other computers do `permission` (spec §7): the
-    control API's destructive methods and the web UI's delete and send share this rule."""
+def listed_for_remote(settings: "Settings", permission: str, user: str | None = None) -> bool:
+    """Whether peers on other computers may do `permission` (spec §7): listed in `remote_methods`
+    for everyone, or in `user_methods` for this user. The control API's destructive methods and
+    the web UI's delete, send and retrieve share this rule."""
     allowed = {name.lower() for name in settings.remote_methods}
+    if user is not None:
+        allowed |= {name.lower() for name in settings.user_methods.get(user, ())}
     return "*" in allowed or permission.lower() in allowed
 
 
@@ -263,4 +276,8 @@ def validate(settings: Settings) -> list[str]:
         )
     if settings.max_body_bytes <= 0:
         problems.append("max_body_bytes must be positive")
+    for user in settings.user_methods:
+        if user not in settings.basic_users and not (user == "token" and settings.token):
+            problems.append(f"user_methods: {user!r} is neither a basic_users name nor 'token' "
+                            "(with a token configured)")
     return problems

@@ -94,10 +94,11 @@ class Controller:
         needed = call.method.needed_permission(call.params)
         if needed is None:
             return
-        if listed_for_remote(self.settings, needed) or (call.is_local and not cross_site):
+        if listed_for_remote(self.settings, needed, call.user) or (call.is_local and not cross_site):
             return
         where = "a cross-site web page" if cross_site else f"{call.peer}"
-        raise Forbidden(f"{needed} is not allowed from {where}: list it in remote_methods to allow it")
+        raise Forbidden(f"{needed} is not allowed from {where}: list it in remote_methods "
+                        "(or in user_methods for this user) to allow it")
 
     def invoke(self, method_name: str, params: dict | None = None, *, transport: str,
                peer: str | None = None, user: str | None = None, args: list | None = None,

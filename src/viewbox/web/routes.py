@@ -547,10 +547,12 @@ class WebUI:
 
     def _allow(self, request: Request, permission: str) -> None:
         """The UI's destructive actions follow the control API's rule (spec §7): from this
-        computer, or from others when `remote_methods` lists the permission."""
+        computer, or from others when `remote_methods` (or the user's `user_methods`) lists it."""
         peer = request.client.host if request.client else ""
-        if not (is_loopback(peer) or listed_for_remote(self.workstation.settings, permission)):
-            raise Forbidden(f"{permission} is not allowed from {peer}: list it in remote_methods to allow it")
+        user = request.scope.get("viewbox.user")
+        if not (is_loopback(peer) or listed_for_remote(self.workstation.settings, permission, user)):
+            raise Forbidden(f"{permission} is not allowed from {peer}: list it in remote_methods "
+                            "(or in user_methods for this user) to allow it")
 
     @_answers
     async def delete(self, request: Request) -> Response:
