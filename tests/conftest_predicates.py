@@ -89,19 +89,17 @@ def insert_study(conn, catalog: Catalog, record: dict) -> int:
     row = _row(catalog, "Study", record)
     pk = conn.execute(insert(catalog.tables["Study"]).values(row)).inserted_primary_key[0]
     for series in record.get("series") or []:
-        series_row = _row(catalog, "Series", series)
-        series_row["study_pk"] = pk
-        series_pk = conn.execute(insert(catalog.tables["Series"]).values(series_row)).inserted_primary_key[0]
-        for image in series.get("images") or []:
-            image_row = _row(catalog, "Image", image)
-            image_row["series_pk"] = series_pk
-            conn.execute(insert(catalog.tables["Image"]).values(image_row))
+        _insert_series_row(conn, catalog, series, pk)
     return pk
 
 
 def insert_series(conn, catalog: Catalog, record: dict) -> int:
     """Insert a Series record under its `study` (a new study row) and return the series pk."""
     study_pk = insert_study(conn, catalog, record.get("study") or {})
+    return _insert_series_row(conn, catalog, record, study_pk)
+
+
+def _insert_series_row(conn, catalog: Catalog, record: dict, study_pk: int) -> int:
     row = _row(catalog, "Series", record)
     row["study_pk"] = study_pk
     pk = conn.execute(insert(catalog.tables["Series"]).values(row)).inserted_primary_key[0]

@@ -87,6 +87,15 @@ class _Parser:
         tok = self.peek(ahead)
         return tok.kind == "OP" and tok.value in ops
 
+    def close_paren(self, opening) -> None:
+        """Consume the ')' that closes `opening`, or say what stands there instead."""
+        if not self.is_op(")"):
+            nxt = self.peek()
+            if nxt.kind == "EOF":
+                raise PredicateError(f"expected ')' to close the '(' at column {opening.pos}", nxt.pos)
+            raise PredicateError(f"expected ')', found {nxt.describe()}", nxt.pos)
+        self.advance()
+
     def is_kw(self, *kws: str, ahead: int = 0) -> bool:
         tok = self.peek(ahead)
         return tok.kind == "KEYWORD" and tok.value in kws
@@ -164,12 +173,7 @@ class _Parser:
                 try:
                     self.advance()
                     inner = self.predicate()
-                    if not self.is_op(")"):
-                        nxt = self.peek()
-                        if nxt.kind == "EOF":
-                            raise PredicateError(f"expected ')' to close the '(' at column {tok.pos}", nxt.pos)
-                        raise PredicateError(f"expected ')', found {nxt.describe()}", nxt.pos)
-                    self.advance()
+                    self.close_paren(tok)
                     result = (inner, self.i)
                 except PredicateError as exc:
                     result = exc
@@ -389,12 +393,7 @@ class _Parser:
         if tok.kind == "OP" and tok.value == "(":
             self.advance()
             inner = self.expression()
-            if not self.is_op(")"):
-                nxt = self.peek()
-                if nxt.kind == "EOF":
-                    raise PredicateError(f"expected ')' to close the '(' at column {tok.pos}", nxt.pos)
-                raise PredicateError(f"expected ')', found {nxt.describe()}", nxt.pos)
-            self.advance()
+            self.close_paren(tok)
             return inner
         raise PredicateError(f"expected a value, found {tok.describe()}", tok.pos)
 
