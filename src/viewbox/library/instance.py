@@ -299,8 +299,7 @@ def read_received(dataset: BytesIO, transfer_syntax: str) -> Instance:
                 specific_tags=list(HEADER_TAGS))
     except Exception as exc:
         raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
-    return instance_from_header({tag: ds.get_item(tag) for tag in HEADER_TAGS if tag in ds},
-                                transfer_syntax, ds)
+    return instance_from_dataset(ds, transfer_syntax)
 
 
 # Text VRs whose single ASCII value pydicom turns into the same text as decoding it plainly
@@ -502,10 +501,12 @@ def _patient_uid(name: str | None, patient_id: str | None, birth: datetime | Non
     return "-".join(parts).upper()
 
 
-def instance_from_dataset(ds: Dataset) -> Instance:
-    """Split a pydicom data set's header into Study/Series/Image values (instance_from_header)."""
-    meta = getattr(ds, "file_meta", None)
-    transfer_syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+def instance_from_dataset(ds: Dataset, transfer_syntax: str | None = None) -> Instance:
+    """Split a pydicom data set's header into Study/Series/Image values (instance_from_header);
+    the transfer syntax is the file meta's unless given (a received data set has no file meta)."""
+    if transfer_syntax is None:
+        meta = getattr(ds, "file_meta", None)
+        transfer_syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     return instance_from_header({tag: ds.get_item(tag) for tag in HEADER_TAGS if tag in ds},
                                 transfer_syntax, ds)
 

@@ -290,7 +290,7 @@ class Library:
         no link can be made (another file system, not allowed): the caller copies.
         """
         final = self.database.files_dir / instance.relative_path()
-        os.close(_open_folder(final.parent))  # creates the folder when missing
+        final.parent.mkdir(parents=True, exist_ok=True)
         if ours:
             os.chmod(source, 0o600)  # as private as a copy
         try:
