@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, Forbidden
 
 DATA_FOLDER_NAME = "Viewbox Data"
 RETRIEVE_MODES = ("C-MOVE", "C-GET", "DICOMweb")
@@ -225,6 +225,15 @@ def listed_for_remote(settings: "Settings", permission: str, user: str | None = 
     if user is not None:
         allowed |= {name.lower() for name in settings.user_methods.get(user, ())}
     return "*" in allowed or permission.lower() in allowed
+
+
+def require_allowed(settings: "Settings", permission: str, *, local: bool, where: str,
+                    user: str | None) -> None:
+    """Forbidden unless the call is local (each transport says what that means) or listed."""
+    if local or listed_for_remote(settings, permission, user):
+        return
+    raise Forbidden(f"{permission} is not allowed from {where}: list it in remote_methods "
+                    "(or in user_methods for this user) to allow it")
 
 
 def is_loopback(host: str) -> bool:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import listed_for_remote
-from ..errors import Forbidden, NotFound, ViewboxError
+from ..config import require_allowed
+from ..errors import NotFound, ViewboxError
 from ..plugins.manager import plugin_manager
 from .audit import AuditLog
 from .registry import Call, Params, Registry, wire_text
@@ -94,11 +94,8 @@ class Controller:
         needed = call.method.needed_permission(call.params)
         if needed is None:
             return
-        if listed_for_remote(self.settings, needed, call.user) or (call.is_local and not cross_site):
-            return
-        where = "a cross-site web page" if cross_site else f"{call.peer}"
-        raise Forbidden(f"{needed} is not allowed from {where}: list it in remote_methods "
-                        "(or in user_methods for this user) to allow it")
+        require_allowed(self.settings, needed, local=call.is_local and not cross_site,
+                        where="a cross-site web page" if cross_site else f"{call.peer}", user=call.user)
 
     def invoke(self, method_name: str, params: dict | None = None, *, transport: str,
                peer: str | None = None, user: str | None = None, args: list | None = None,

@@ -26,8 +26,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import viewing
-from ..config import is_loopback, listed_for_remote
-from ..errors import BadRequest, Forbidden, NotFound, TooLarge, ViewboxError
+from ..config import is_loopback, require_allowed
+from ..errors import BadRequest, NotFound, TooLarge, ViewboxError
 from ..library import dicom_query, queries
 from ..predicates import smart_album_filter
 from ..render import RenderError
@@ -425,9 +425,7 @@ class WebUI:
             return viewing.open_series(self.workstation, rows, close_others=body.get("close_others", True),
                                        rows=body.get("rows"), columns=body.get("columns"))
         pks = body.get("study_pks") or ([body["study_pk"]] if body.get("study_pk") is not None else [])
-        studies = [study for pk in pks if (study := queries.study_by_pk(self.database, _int(pk, "study_pk")))]
-        if not studies:
-            raise NotFound("none of those studies exists")
+        studies = self._studies([_int(pk, "study_pk") for pk in pks])
         if len(studies) == 1:
             return viewing.open_study(self.workstation, studies[0], close_others=body.get("close_others"))
         first = [series[0] for study in studies if (series := viewing.image_series(self.workstation, study))]
@@ -549,10 +547,8 @@ class WebUI:
         """The UI's destructive actions follow the control API's rule (spec §7): from this
         computer, or from others when `remote_methods` (or the user's `user_methods`) lists it."""
         peer = request.client.host if request.client else ""
-        user = request.scope.get("viewbox.user")
-        if not (is_loopback(peer) or listed_for_remote(self.workstation.settings, permission, user)):
-            raise Forbidden(f"{permission} is not allowed from {peer}: list it in remote_methods "
-                            "(or in user_methods for this user) to allow it")
+        require_allowed(self.workstation.settings, permission, local=is_loopback(peer), where=peer,
+                        user=request.scope.get("viewbox.user"))
 
     @_answers
     async def delete(self, request: Request) -> Response:
