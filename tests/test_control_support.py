@@ -95,3 +95,25 @@ def parse_reply(response: httpx.Response):
 def wait_for(predicate, timeout=20.0, interval=0.02):
     """Poll until predicate() is truthy (no fixed sleeps); return its value."""
     return eventually(predicate, timeout=timeout, interval=interval)
+
+
+def test_the_job_list_stays_newest_first_and_bounded_while_an_old_job_runs():
+    """A long job at the head of the list must neither be shown as the newest nor stop pruning."""
+    import threading
+
+    from viewbox.jobs import JobRunner
+
+    release = threading.Event()
+    runner = JobRunner(workers=2, keep=3)
+    try:
+        slow = runner.submit("download", "slow", lambda job: release.wait(30) and {})
+        quick = []
+        for index in range(5):
+            quick.append(runner.submit("import", f"quick {index}", lambda job: {}))
+            runner.wait(quick[-1].id, timeout=30)
+        listed = [job.description for job in runner.recent(10)]
+        assert listed == ["quick 4", "quick 3", "slow"]  # three kept, the running one too
+        assert runner.get(slow.id) is slow
+    finally:
+        release.set()
+        runner.shutdown()

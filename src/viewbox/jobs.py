@@ -71,7 +71,6 @@ class JobRunner:
     def __init__(self, workers: int = 4, keep: int = 500):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="viewbox-job")
         self._jobs: dict[str, Job] = {}
-        self._order: list[str] = []
         self._keep = keep
         self._lock = threading.Lock()
         self._listeners: list[JobListener] = []
@@ -94,15 +93,11 @@ class JobRunner:
         job = Job(id=f"{next(self._counter)}-{uuid.uuid4().hex[:8]}", kind=kind,
                   description=description, _notify=self._notify)
         with self._lock:
-            self._jobs[job.id] = job
-            self._order.append(job.id)
-            while len(self._order) > self._keep:
-                old = self._order.pop(0)
-                if self._jobs[old].state in ("done", "failed"):
-                    self._jobs.pop(old, None)
-                else:
-                    self._order.append(old)
-                    break
+            self._jobs[job.id] = job  # (a dict keeps the order jobs came in)
+            if len(self._jobs) > self._keep:  # forget the oldest finished one; running ones stay
+                finished = next((i for i, j in self._jobs.items() if j.state in ("done", "failed")), None)
+                if finished is not None:
+                    del self._jobs[finished]
         self._futures[job.id] = self._pool.submit(self._run, job, work, then)
         self._notify(job)
         return job
@@ -136,7 +131,7 @@ class JobRunner:
 
     def recent(self, limit: int = 50) -> list[Job]:
         with self._lock:
-            return [self._jobs[i] for i in reversed(self._order[-limit:]) if i in self._jobs]
+            return list(self._jobs.values())[::-1][:limit]
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
         """Block until a job ends (CLI and tests)."""
