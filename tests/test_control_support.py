@@ -111,6 +111,8 @@ def test_the_job_list_stays_newest_first_and_bounded_while_an_old_job_runs():
         for index in range(5):
             quick.append(runner.submit("import", f"quick {index}", lambda job: {}))
             runner.wait(quick[-1].id, timeout=30)
+            listed = runner.recent(10)
+            assert listed[0] is quick[-1] and len(listed) <= 3, [job.description for job in listed]
         listed = [job.description for job in runner.recent(10)]
         assert listed == ["quick 4", "quick 3", "slow"]  # three kept, the running one too
         assert runner.get(slow.id) is slow
