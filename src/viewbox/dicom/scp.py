@@ -257,6 +257,11 @@ def store_part10(workstation, encoded: bytes) -> str:
     """
     library = workstation.library
     _, staged = library.stage_received((encoded,), lambda: read_part10(encoded))
+    return _commit_one(library, staged)
+
+
+def _commit_one(library, staged) -> str:
+    """'already_present' when staging found the object stored, else the commit's outcome."""
     if staged is None:
         return "already_present"
     return library.commit([staged])[0].status
@@ -315,9 +320,7 @@ def store_received(workstation, event) -> str:
         _, staged = workstation.library.stage_received(
             (_received_meta(event), received),
             lambda: read_received(dataset, transfer_syntax))
-    if staged is None:
-        return "already_present"
-    return workstation.library.commit([staged])[0].status
+    return _commit_one(workstation.library, staged)
 
 
 def handle_store(event, workstation) -> int | Dataset:

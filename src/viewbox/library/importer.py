@@ -121,8 +121,8 @@ class Importer:
         """
         try:
             with open(source, "rb") as fp:
-                instance = read_instance_from(fp, source)
                 size = os.fstat(fp.fileno()).st_size
+                instance = read_instance_from(fp, source, size)
                 ours = source.startswith(self._temp_prefix)
                 linked = (self.library.link_in(instance, Path(source), size, ours=ours)
                           if ours or self.link else None)

@@ -91,12 +91,14 @@ def read_instance(path: Path) -> Instance:
         return read_instance_from(fp, str(path))
 
 
-def read_instance_from(fp: BinaryIO, name: str) -> Instance:
-    """read_instance on an open file: the fast walk when it can, pydicom when it cannot."""
+def read_instance_from(fp: BinaryIO, name: str, size: int | None = None) -> Instance:
+    """read_instance on an open file (of `size` bytes, when the caller knows): the fast walk when
+    it can, pydicom when it cannot."""
     head = fp.read(132)
     if not looks_like_dicom(head):
         raise NotDicom(name)
-    size = os.fstat(fp.fileno()).st_size
+    if size is None:
+        size = os.fstat(fp.fileno()).st_size
     fp.seek(0)
     return _instance(_scanned_header(fp, size), fp, size)
 
@@ -529,6 +531,7 @@ def instance_from_header(elements: dict[int, object], transfer_syntax: str | Non
         patient_id = text("PatientID")
         birth = _date(text("PatientBirthDate"))
         modality = text("Modality") or "OT"
+        sop_class = text("SOPClassUID")
         series_description = values.first_text(("SeriesDescription", "PerformedProcedureStepDescription",
                                                 "AcquisitionDeviceProcessingDescription"))
         study = {
@@ -552,11 +555,11 @@ def instance_from_header(elements: dict[int, object], transfer_syntax: str | Non
             "protocol_name": text("ProtocolName"),
             "series_number": values.int("SeriesNumber"),
             "modality": modality,
-            "sop_class_uid": text("SOPClassUID"),
+            "sop_class_uid": sop_class,
         }
         image = {
             "sop_instance_uid": sop_uid,
-            "sop_class_uid": text("SOPClassUID"),
+            "sop_class_uid": sop_class,
             "transfer_syntax_uid": str(transfer_syntax) if transfer_syntax else None,
             "instance_number": values.int("InstanceNumber"),
             "number_of_frames": values.int("NumberOfFrames") or 1,
