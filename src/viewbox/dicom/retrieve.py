@@ -239,12 +239,13 @@ def start_send(workstation, location_name: str, study_uid: str) -> Job:
     if not studies:
         raise NotFound(f"no local study {study_uid}")
     images = queries.images_of_study(workstation.database, studies[0]["pk"])
-    paths = [workstation.database.files_dir / image["rel_path"] for image in images]
+    items = [(image["sop_class_uid"], image["transfer_syntax_uid"], workstation.database.files_dir / image["rel_path"])
+             for image in images]
 
     def work(job: Job) -> dict:
-        job.progress(done=0, total=len(paths), failed=0)
-        sent, _failed = scu.store_files(workstation, location, paths,
+        job.progress(done=0, total=len(items), failed=0)
+        sent, _failed = scu.store_files(workstation, location, items,
                                        lambda done, bad: job.progress(done=done, failed=bad))
         return {"sent": str(sent), "server": location.name}
 
-    return workstation.jobs.submit("send", f"Send {len(paths)} images to {location.name}", work)
+    return workstation.jobs.submit("send", f"Send {len(items)} images to {location.name}", work)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -186,25 +186,14 @@ def _get_study(workstation, location: Location, study_uid: str, syntaxes: list[s
         return _follow_retrieve(responses, location, "C-GET", progress)
 
 
-def _file_context_pairs(paths: list[Path]) -> list[tuple[str, str, Path]]:
-    items = []
-    for path in paths:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            meta = pydicom.dcmread(path, stop_before_pixels=True, force=True,
-                                   specific_tags=["SOPClassUID"]).file_meta
-        items.append((str(meta.MediaStorageSOPClassUID), str(meta.TransferSyntaxUID), path))
-    return items
-
-
-def store_files(workstation, location: Location, paths: Iterable[Path],
+def store_files(workstation, location: Location, items: list[tuple[str, str | None, Path]],
                 progress: ProgressCallback | None = None) -> tuple[int, int]:
-    """C-STORE files to a Location; returns (sent, failed).
+    """C-STORE files, given as (SOP class, stored transfer syntax, path) from their image rows, to
+    a Location; returns (sent, failed).
 
     Each file goes as stored when the Location accepts its transfer syntax, else decoded into an
     uncompressed one it accepts (scp.fit_to_contexts).
     """
-    items = _file_context_pairs(list(paths))
     contexts = scp.storage_contexts((sop_class, ts) for sop_class, ts, _ in items)
     if len(dict.fromkeys((sop_class, ts) for sop_class, ts, _ in items)) > 128:
         raise RemoteFailure("more than 128 SOP class/transfer syntax pairs in one send")
