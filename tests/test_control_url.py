@@ -3,11 +3,9 @@ desktop registration."""
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
 import subprocess
-import threading
 
 import pytest
 from click.testing import CliRunner
@@ -90,30 +88,15 @@ def test_viewbox_url_runs_the_seed_forms_on_the_local_server(server, tmp_path):
     assert '"transport": "url"' in audit
 
 
-def test_viewbox_url_download_with_quoted_wado_url(server, tmp_path):
-    www = tmp_path / "www"
-    path, ds = write_instance(www, patient_id="WADO1")
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(www), **kwargs)
-
-        def log_message(self, *_args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = (f"osirix://?methodName=DownloadURL&Display=YES&URL='http://127.0.0.1:{httpd.server_address[1]}"
-               f"/{path.name}?requestType=WADO&studyUID={ds.StudyInstanceUID}'")
-        result = run_url(server, url)
-        assert result.exit_code == 0, result.output
-        client = proxy(server, headers=[("Authorization", "Bearer url-token")])
-        wait_for(lambda: client.GetDisplayed2DViewerStudies()["elements"])
-        assert client.GetDisplayed2DViewerStudies()["elements"][0]["patientID"] == "WADO1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def test_viewbox_url_download_with_quoted_wado_url(server, files_server):
+    path, ds = write_instance(files_server.root, patient_id="WADO1")
+    url = (f"osirix://?methodName=DownloadURL&Display=YES&URL='{files_server.url}"
+           f"/{path.name}?requestType=WADO&studyUID={ds.StudyInstanceUID}'")
+    result = run_url(server, url)
+    assert result.exit_code == 0, result.output
+    client = proxy(server, headers=[("Authorization", "Bearer url-token")])
+    wait_for(lambda: client.GetDisplayed2DViewerStudies()["elements"])
+    assert client.GetDisplayed2DViewerStudies()["elements"][0]["patientID"] == "WADO1"
 
 
 def test_viewbox_url_kill(server):
@@ -122,28 +105,13 @@ def test_viewbox_url_kill(server):
     wait_for(lambda: server.workstation.shutdown_requested.is_set())
 
 
-def test_viewbox_url_errors(tmp_path):
+def test_viewbox_url_errors(tmp_path, dead_port):
     env = {"VIEWBOX_CONFIG": ""}
     result = CliRunner().invoke(main, ["url", "http://example.org/?methodName=x"], env=env)
     assert result.exit_code == 2 and "osirix://" in result.output
-    with socket_port() as port:
-        result = CliRunner().invoke(main, ["url", "--port", str(port), "osirix://?methodName=CloseAllWindows"],
-                                    env=env)
+    result = CliRunner().invoke(main, ["url", "--port", str(dead_port), "osirix://?methodName=CloseAllWindows"],
+                                env=env)
     assert result.exit_code == 1 and "cannot reach" in result.output
-
-
-class socket_port:
-    """A port with nothing listening on it."""
-
-    def __enter__(self):
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return self.sock.getsockname()[1]
-
-    def __exit__(self, *exc):
-        self.sock.close()
 
 
 def test_url_handler_install_registers_the_three_schemes(tmp_path):

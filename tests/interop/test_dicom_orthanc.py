@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from click.testing import CliRunner
 from dicom_peers import free_port
+from polling import eventually
 from interop_samples import PACS_STUDIES, pixel_bytes, sample_paths
 
 pytestmark = pytest.mark.interop
@@ -74,20 +75,13 @@ def test_retrieve_over_xmlrpc_then_open_and_only_if_needed(node):
     reply = proxy.Retrieve({"serverName": "PACS", "filterKey": "PatientsName", "filterValue": "*",
                             "filterKey2": "PatientID", "filterValue2": PATIENT_ID, "then": "open"})
     assert reply["error"] == "0", reply
-    deadline = time.monotonic() + 120
-    while True:
-        job = proxy.GetJob({"jobID": reply["jobID"]})["job"]
-        if job["state"] in ("done", "failed"):
-            break
-        assert time.monotonic() < deadline, job
+    job = eventually(lambda: (j := proxy.GetJob({"jobID": reply["jobID"]})["job"])["state"] in ("done", "failed")
+                     and j, timeout=120, message="the Retrieve job to end (GetJob)")
     assert job["state"] == "done", job
     assert job["done"] == "20"
-    while True:  # `then` runs right after the job ends
-        shown = proxy.GetDisplayed2DViewerStudies({})
-        if shown.get("elements"):
-            break
-        assert time.monotonic() < deadline, "the retrieved study was not opened"
-    assert shown["elements"][0]["patientID"] == PATIENT_ID
+    shown = eventually(lambda: proxy.GetDisplayed2DViewerStudies({}).get("elements"),  # `then` runs at the end
+                       message="the retrieved study open")
+    assert shown[0]["patientID"] == PATIENT_ID
 
     again = proxy.Retrieve({"serverName": "PACS", "filterKey": "PatientID", "filterValue": PATIENT_ID,
                             "retrieveOnlyIfNeeded": "yes", "retrieveMode": "1"})
