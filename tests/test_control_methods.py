@@ -112,10 +112,16 @@ def test_db_window_find_tables_and_actions(server):
 def test_db_window_find_delete_removes_whole_studies_and_files(server):
     client = proxy(server)
     ws = server.workstation
+    told: list[list[str]] = []
+    ws.on_deleted(told.append)
     client.DisplayStudy({"PatientID": "PB"})
+    client.DBWindowFind({"request": "TRUEPREDICATE", "table": "Study", "execute": "Select"})
+    assert ws.workspace.db_window.selected_study_uids
     files_before = list(ws.database.files_dir.rglob("*.dcm"))
     reply = client.DBWindowFind({"request": "id == 1", "table": "Series", "execute": "Delete"})  # series no. 1
     assert reply["error"] == "0" and len(reply["elements"]) == 3
+    assert not ws.workspace.db_window.selected_study_uids  # deleted studies leave the selection
+    assert len(told) == 1 and len(told[0]) == 3  # and the web UI's tabs are told (EventHub listens)
     assert client.DBWindowFind({"request": "TRUEPREDICATE", "table": "Study"})["error"] == "-1"
     assert list(ws.database.files_dir.rglob("*.dcm")) == []
     assert len(files_before) == 3 * 2 + 2 + 1

@@ -38,6 +38,7 @@ class Workstation:
         self.workspace = Workspace()
         self.jobs = JobRunner()
         self._stored_listeners: list[Callable[[list[Instance]], None]] = []
+        self._deleted_listeners: list[Callable[[list[str]], None]] = []
         self._switch_lock = threading.Lock()
         self.shutdown_requested = threading.Event()
         self._shutdown_callbacks: list[Callable[[], None]] = []
@@ -64,6 +65,17 @@ class Workstation:
     def on_stored(self, listener: Callable[[list[Instance]], None]) -> None:
         """Call `listener(instances)` after new instances are committed, in whichever database."""
         self._stored_listeners.append(listener)
+
+    def on_deleted(self, listener: Callable[[list[str]], None]) -> None:
+        """Call `listener(study_uids)` after studies are deleted (viewing.delete_studies)."""
+        self._deleted_listeners.append(listener)
+
+    def deleted(self, study_uids: list[str]) -> None:
+        for listener in list(self._deleted_listeners):
+            try:
+                listener(study_uids)
+            except Exception:  # noqa: BLE001 - a listener must not break deleting
+                log.exception("deleted-listener failed")
 
     def _forward_stored(self, instances: list[Instance]) -> None:
         for listener in list(self._stored_listeners):

@@ -93,6 +93,22 @@ def select_studies(workstation, studies: Iterable[dict]) -> None:
     workstation.workspace.select(study_uids=[s["study_instance_uid"] for s in studies])
 
 
+def delete_studies(workstation, studies: Iterable[dict]) -> int:
+    """Delete studies as a user sees it (DBWindowFind Delete, the UI's Delete): their viewers
+    close, they leave the selection, they go with their files, and the UI is told."""
+    studies = list(studies)
+    gone_pks = {study["pk"] for study in studies}
+    gone_uids = {study["study_instance_uid"] for study in studies}
+    workspace = workstation.workspace
+    workspace.close(lambda viewer: viewer.series.study_pk in gone_pks)
+    deleted = workstation.library.delete_studies(gone_pks)
+    selected = workspace.db_window.selected_study_uids
+    if gone_uids & set(selected):
+        workspace.select(study_uids=[uid for uid in selected if uid not in gone_uids])
+    workstation.deleted(sorted(gone_uids))
+    return deleted
+
+
 def front_image_path(workstation) -> str | None:
     """Absolute path of the file shown in the focused viewer (PathToFrontDCM)."""
     viewer = workstation.workspace.front_viewer()

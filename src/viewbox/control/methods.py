@@ -121,8 +121,7 @@ def db_window_find(call: Call) -> dict:
         _open_first(ws, table, rows)
     elif action == "delete":
         study_pks = _study_pks(ws, table, rows)
-        ws.workspace.close(lambda viewer: viewer.series.study_pk in study_pks)
-        ws.library.delete_studies(study_pks)
+        viewing.delete_studies(ws, [study for pk in study_pks if (study := queries.study_by_pk(database, pk))])
     return {"error": "0", "elements": elements}
 
 

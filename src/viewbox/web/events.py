@@ -39,6 +39,7 @@ class EventHub:
         workstation.workspace.add_listener(self._workspace_changed)
         workstation.jobs.add_listener(self._job_changed)
         workstation.on_stored(self._stored)
+        workstation.on_deleted(self._deleted)
         workstation.on_shutdown(self.end_streams)
 
     # -- listeners (any thread) -----------------------------------------------------------------
@@ -52,6 +53,9 @@ class EventHub:
     def _stored(self, instances) -> None:
         studies = sorted({instance.study_instance_uid for instance in instances})
         self.publish("library", {"kind": "stored", "study_uids": studies[:100]})
+
+    def _deleted(self, study_uids: list[str]) -> None:
+        self.publish("library", {"kind": "deleted", "study_uids": study_uids[:100]})
 
     def end_streams(self) -> None:
         """End every stream now (KillOsiriX): the server then stops without waiting for tabs."""

@@ -558,17 +558,7 @@ class WebUI:
         return _ok({"error": "0", "deleted": deleted})
 
     def _delete(self, pks: list[int]) -> int:
-        studies = self._studies(pks)
-        gone_pks = {study["pk"] for study in studies}
-        gone_uids = {study["study_instance_uid"] for study in studies}
-        workspace = self.workstation.workspace
-        workspace.close(lambda viewer: viewer.series.study_pk in gone_pks)
-        deleted = self.workstation.library.delete_studies(gone_pks)
-        window = workspace.db_window
-        if gone_uids & set(window.selected_study_uids):
-            workspace.select(study_uids=[uid for uid in window.selected_study_uids if uid not in gone_uids])
-        self.hub.publish("library", {"kind": "deleted", "study_uids": sorted(gone_uids)})
-        return deleted
+        return viewing.delete_studies(self.workstation, self._studies(pks))
 
     # -- albums and sending ------------------------------------------------------------------------
 
