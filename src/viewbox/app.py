@@ -71,18 +71,10 @@ class Workstation:
         self._deleted_listeners.append(listener)
 
     def deleted(self, study_uids: list[str]) -> None:
-        for listener in list(self._deleted_listeners):
-            try:
-                listener(study_uids)
-            except Exception:  # noqa: BLE001 - a listener must not break deleting
-                log.exception("deleted-listener failed")
+        _tell(self._deleted_listeners, study_uids)
 
     def _forward_stored(self, instances: list[Instance]) -> None:
-        for listener in list(self._stored_listeners):
-            try:
-                listener(instances)
-            except Exception:  # noqa: BLE001 - a listener must not break storing
-                log.exception("stored-listener failed")
+        _tell(self._stored_listeners, instances)
 
     def open_database(self, data_dir: Path) -> None:
         """Make `data_dir` (a `Viewbox Data` folder) the active database, creating it if needed."""
@@ -127,3 +119,12 @@ class Workstation:
     def close(self) -> None:
         self.jobs.shutdown()
         self.database.close()
+
+
+def _tell(listeners: list[Callable], news) -> None:
+    """Call every listener; one that fails is logged and must not break storing or deleting."""
+    for listener in list(listeners):
+        try:
+            listener(news)
+        except Exception:  # noqa: BLE001
+            log.exception("listener %r failed", listener)
