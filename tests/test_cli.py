@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 
 import httpx
 import pytest
@@ -122,10 +123,14 @@ def test_serve_imports_incoming_and_stops_on_sigterm(tmp_path, samples):
         incoming = tmp_path / "Viewbox Data" / "INCOMING"
         shutil.copy(samples / "pydicom/test_files/CT_small.dcm", incoming / "ct.dcm")
         (incoming / "note.txt").write_text("not DICOM")
+        with zipfile.ZipFile(tmp_path / "mr.zip", "w") as archive:
+            archive.write(samples / "pydicom/test_files/MR_small.dcm", "mr.dcm")
+        shutil.move(tmp_path / "mr.zip", incoming / "mr.zip")
         eventually(lambda: not any(incoming.iterdir()), message="INCOMING to empty")
         stored = list((tmp_path / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
-        assert (tmp_path / "Viewbox Data" / "QUARANTINE" / "not-dicom-note.txt").exists()
-        assert len(stored) == 1
+        quarantined = {p.name for p in (tmp_path / "Viewbox Data" / "QUARANTINE").iterdir()}
+        assert quarantined == {"not-dicom-note.txt"}  # an imported zip is not kept aside as "not DICOM"
+        assert len(stored) == 2
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
         assert process.returncode == 0

@@ -182,21 +182,6 @@ class Importer:
             else:
                 self.report.errors.append({"path": str(target), "reason": "DICOMDIR entry missing"})
 
-    def _zip(self, path: str) -> Iterator[str]:
-        """Unpack into TEMP with the safety checks, yield the files, then remove the folder."""
-        workdir = Path(tempfile.mkdtemp(dir=self.library.database.temp_dir, prefix="zip-"))
-        try:
-            try:
-                safe_unzip(Path(path), workdir, self.zip_limits)
-            except BadRequest as exc:
-                self.report.errors.append({"path": path, "reason": exc.message})
-                return
-            yield from self._files(workdir)
-            self._drain()  # every entry handled and placed before the folder goes
-            self._flush()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-
     # -- one file --------------------------------------------------------------------------------
 
     def _submit(self, path: str) -> None:
@@ -229,15 +214,29 @@ class Importer:
             self.progress(self.report)
 
     def _import_zip(self, path: str) -> None:
+        """Unpack into TEMP with the safety checks, import the entries, then remove the folder;
+        an imported zip that is ours to move (INCOMING, nested) goes like any imported file."""
         if self._zip_depth >= MAX_ZIP_NESTING:
             self.report.errors.append({"path": str(path), "reason": "zip refused: nested too deep"})
             return
-        self._zip_depth += 1
+        workdir = Path(tempfile.mkdtemp(dir=self.library.database.temp_dir, prefix="zip-"))
         try:
-            for entry in self._zip(path):
-                self._submit(entry)
+            try:
+                safe_unzip(Path(path), workdir, self.zip_limits)
+            except BadRequest as exc:
+                self.report.errors.append({"path": path, "reason": exc.message})
+                return
+            self._zip_depth += 1
+            try:
+                for entry in self._files(workdir):
+                    self._submit(entry)
+                self._drain()  # every entry handled and placed before the folder goes
+                self._flush()
+            finally:
+                self._zip_depth -= 1
+            self._consumed(path)
         finally:
-            self._zip_depth -= 1
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def _flush(self) -> None:
         if not self._batch:
