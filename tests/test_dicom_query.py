@@ -67,6 +67,8 @@ def test_lower_levels_and_counts(filled):
     assert len(images) == 1 and images[0]["instance_number"] == 7
     patients = dicom_query.find(db, "PATIENT", {"PatientID": "123565"})
     assert len(patients) == 1 and patients[0]["number_of_patient_related_studies"] == 1
+    assert patients[0]["rel_path"].startswith(VOLUME_STUDY + "/")  # a file to read optional keys from
+    assert (db.files_dir / patients[0]["rel_path"]).is_file()
     assert len(dicom_query.images_matching(db, "STUDY", {"StudyInstanceUID": VOLUME_STUDY})) == 20
     assert dicom_query.images_matching(db, "STUDY", {}) == []  # a retrieve never means "everything"
     assert dicom_query.study_instance_counts(db, [VOLUME_STUDY, "1.2.3"]) == {VOLUME_STUDY: 20}

@@ -407,6 +407,9 @@ def find_responses(workstation, identifier: Dataset, model: str) -> Iterator[tup
     rows = dicom_query.find(database, level, identifier_filters(identifier))
     headers = _Headers(database.files_dir)
     requested = [e for e in identifier if e.keyword and e.keyword not in _NOT_MATCHED]
+    study_of = (lambda row: row.get("pk")) if level == "STUDY" else (lambda row: row.get("study_pk"))
+    modalities = (dicom_query.modalities_by_study(database, sorted({study_of(row) for row in rows}))
+                  if any(e.keyword == "ModalitiesInStudy" for e in requested) else {})
     for row in rows:
         answer = Dataset()
         answer.SpecificCharacterSet = "ISO_IR 192"
@@ -419,8 +422,7 @@ def find_responses(workstation, identifier: Dataset, model: str) -> Iterator[tup
             if element.VR == "SQ":
                 setattr(answer, keyword, [])
             elif keyword == "ModalitiesInStudy":
-                pk = row.get("pk") if level == "STUDY" else row.get("study_pk")
-                answer.ModalitiesInStudy = dicom_query.modalities_in_study(database, pk)
+                answer.ModalitiesInStudy = modalities.get(study_of(row), [])
             elif keyword in dicom_query.KEYS and dicom_query.KEYS[keyword].level in _levels_up_to(level):
                 setattr(answer, keyword, _format(keyword, dicom_query.value_of(keyword, row, level),
                                                  element.VR))

@@ -193,11 +193,14 @@ def find(database: Database, level: str, identifier: dict[str, str], limit: int 
         if conditions:
             statement = statement.where(and_(*conditions))
         rows = _rows(database, statement, limit)
+        paths: dict[int, str] = {}
+        study_pks = [row["study_pk"] for row in rows]
+        with database.read() as conn:  # each patient's first file, one query per 500 patients
+            for start in range(0, len(study_pks), 500):
+                paths.update(conn.execute(select(_study.pk, first_image.scalar_subquery())
+                                          .where(_study.pk.in_(study_pks[start:start + 500]))).all())
         for row in rows:
-            with database.read() as conn:
-                row["rel_path"] = conn.scalar(
-                    select(_image.rel_path).join(schema.series, _series.pk == _image.series_pk)
-                    .where(_series.study_pk == row["study_pk"]).order_by(_image.pk).limit(1))
+            row["rel_path"] = paths.get(row["study_pk"])
         return rows
     if level == "STUDY":
         series_count = (select(func.count(_series.pk)).where(_series.study_pk == _study.pk)
@@ -251,11 +254,19 @@ def value_of(keyword: str, row: dict, level: str):
     return row.get(_row_key(key, level))
 
 
-def modalities_in_study(database: Database, study_pk: int) -> list[str]:
+def modalities_by_study(database: Database, study_pks: list[int]) -> dict[int, list[str]]:
+    """Each study's distinct series modalities in series order, for a whole C-FIND answer at
+    once (asked in chunks: bound-parameter limits)."""
+    found: dict[int, dict[str, None]] = {}
     with database.read() as conn:
-        found = conn.scalars(select(_series.modality).where(_series.study_pk == study_pk)
-                             .order_by(_series.pk))
-        return list(dict.fromkeys(m for m in found if m))
+        for start in range(0, len(study_pks), 500):
+            rows = conn.execute(select(_series.study_pk, _series.modality)
+                                .where(_series.study_pk.in_(study_pks[start:start + 500]))
+                                .order_by(_series.study_pk, _series.pk))
+            for study_pk, modality in rows:
+                if modality:
+                    found.setdefault(study_pk, {})[modality] = None
+    return {pk: list(modalities) for pk, modalities in found.items()}
 
 
 def images_matching(database: Database, level: str, identifier: dict[str, str]) -> list[dict]:
