@@ -280,3 +280,14 @@ def test_retrieve_and_cmove_through_the_dicom_layer_with_an_unreachable_location
     assert reply["error"] == "-1" and reply["message"]
     assert client.CMove({"accessionNumber": "A1", "server": "PACS"})["error"] == "-1"
     assert client.Retrieve({"serverName": "Nowhere", "filterKey": "PatientID", "filterValue": "1"})["error"] == "-2"
+
+
+def test_an_image_opens_at_its_first_frame_in_a_series_of_multi_frame_images():
+    """DBWindowFind Open on an Image: viewer positions count frames, not images."""
+    from viewbox.viewing import image_at, position_of
+
+    images = [{"pk": 11, "number_of_frames": 3}, {"pk": 12, "number_of_frames": None}, {"pk": 13, "number_of_frames": 2}]
+    assert [position_of(images, pk) for pk in (11, 12, 13)] == [0, 3, 4]
+    for image in images:
+        assert image_at(images, position_of(images, image["pk"])) == (image, 0)
+    assert position_of(images, 99) == 0

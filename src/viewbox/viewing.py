@@ -88,6 +88,16 @@ def image_at(images: list[dict], frame_index: int) -> tuple[dict, int] | None:
     return last, (last.get("number_of_frames") or 1) - 1
 
 
+def position_of(images: list[dict], image_pk: int) -> int:
+    """The viewer position of an image's first frame (image_at's inverse); 0 if it is not there."""
+    position = 0
+    for image in images:
+        if image["pk"] == image_pk:
+            return position
+        position += image.get("number_of_frames") or 1
+    return 0
+
+
 def select_studies(workstation, studies: Iterable[dict]) -> None:
     """Select studies in the database window (DBWindowFind Select, Retrieve then=select)."""
     workstation.workspace.select(study_uids=[s["study_instance_uid"] for s in studies])

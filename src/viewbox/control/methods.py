@@ -177,8 +177,7 @@ def _open_first(ws, table: str, rows: list[dict]) -> None:
             continue
         if table == "Image":
             images = queries.images_of_series(ws.database, series["pk"])
-            index = next((i for i, image in enumerate(images) if image["pk"] == row["pk"]), 0)
-            ws.workspace.update_viewer(viewers[0].id, image_index=index)
+            ws.workspace.update_viewer(viewers[0].id, image_index=viewing.position_of(images, row["pk"]))
         return
 
 
