@@ -55,10 +55,10 @@ def forward(url: str, base_url: str, headers: dict[str, str], timeout: float = 3
     """Parse a scheme URL and call its method on the server at `base_url`: (status, reply)."""
     import httpx
 
-    from .urls import parse_scheme_url
+    from .urls import parse_scheme_url, pop_method_name
 
     params = parse_scheme_url(url)
-    name = next(params.pop(k) for k in list(params) if k.lower() == "methodname")
+    name = pop_method_name(params)
     response = httpx.post(f"{base_url}/api/methods/{name}", json=params, timeout=timeout,
                           headers={**headers, "X-Viewbox-Via": "url-scheme"},
                           verify=not base_url.startswith("https://127.0.0.1"))
@@ -88,10 +88,7 @@ def register(group: click.Group, settings_from) -> None:
         except BadRequest as exc:
             click.echo(f"viewbox url: {exc.message}", err=True)
             sys.exit(2)
-        except OSError as exc:
-            click.echo(f"viewbox url: cannot reach the workstation at {base}: {exc}", err=True)
-            sys.exit(1)
-        except Exception as exc:  # noqa: BLE001 - httpx transport errors
+        except Exception as exc:  # noqa: BLE001 - OSError and httpx transport errors alike
             click.echo(f"viewbox url: cannot reach the workstation at {base}: {exc}", err=True)
             sys.exit(1)
         if show:

@@ -122,7 +122,7 @@ class SecurityPolicy:
         scheme, _, credentials = authorization.strip().partition(" ")
         credentials = credentials.strip()
         if scheme.lower() == "bearer" and self.settings.token:
-            return hmac.compare_digest(credentials.encode(), self.settings.token.encode()), "token"
+            return self.token_ok(credentials), "token"
         if scheme.lower() == "basic" and self.settings.basic_users:
             try:
                 user, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")

@@ -26,7 +26,7 @@ from ..web.routes import web_routes
 from .dispatch import Controller, Outcome
 from .iid import render_page
 from .security import SecurityMiddleware
-from .urls import parse_query
+from .urls import parse_query, pop_method_name
 from .wire import decode_call, encode_response
 
 log = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ class Transports:
 
     async def query(self, request: Request) -> Response:
         params = parse_query(request.url.query)
-        name = next((params.pop(k) for k in list(params) if k.lower() == "methodname"), None)
+        name = pop_method_name(params)
         if name is None:
             if request.url.path == "/":
                 return RedirectResponse("/ui/", status_code=307)

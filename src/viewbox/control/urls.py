@@ -72,3 +72,8 @@ def parse_query(query: str) -> dict[str, str]:
     HTTP client encodes them (`%26` inside a value does not split; `+` is a space, as in forms);
     quotes as in the URL scheme."""
     return _pairs(query, decode_each=True)
+
+
+def pop_method_name(params: dict) -> str | None:
+    """Take `methodName` (any letter case) out of query parameters; None when there is none."""
+    return next((params.pop(k) for k in list(params) if k.lower() == "methodname"), None)
