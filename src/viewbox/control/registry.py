@@ -181,13 +181,6 @@ class Registry:
             self._by_key[key] = method
         return method
 
-    def method(self, name: str, **options) -> Callable[[Callable], Callable]:
-        """Decorator form of add()."""
-        def decorate(function: Callable) -> Callable:
-            self.add(name, function, **options)
-            return function
-        return decorate
-
     def get(self, name: str) -> Method | None:
         return self._by_key.get(name.strip().lower())
 
@@ -199,5 +192,3 @@ class Registry:
             out.extend(method.aliases)
         return sorted(out, key=str.lower)
 
-    def methods(self) -> list[Method]:
-        return list(self._methods.values())
