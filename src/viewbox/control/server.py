@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -41,33 +41,26 @@ CALL_THREADS = 40
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing more than `limit` bytes without reading them all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"request body of {declared} bytes is over the limit of {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await _receive_body(request.scope, request.receive, limit)
+    if body is None:
+        raise ClientDisconnect()
+    return body
+
+
+def _run_all(actions: list) -> None:
+    for action in actions:
+        action()
 
 
 def _after(outcome: Outcome) -> BackgroundTask | None:
+    """What runs once the reply is out (KillOsiriX shuts down after answering)."""
     actions = outcome.call.after_reply
-    if not actions:
-        return None
-
-    def run() -> None:
-        for action in actions:
-            action()
-
-    return BackgroundTask(run)
+    return BackgroundTask(_run_all, actions) if actions else None
 
 
 async def _receive_body(scope, receive, limit: int) -> bytes | None:
-    """The request body read from ASGI messages, refusing more than `limit` bytes (as
-    read_body); None if the client disconnected first."""
+    """The request body read from ASGI messages, refusing more than `limit` bytes without
+    reading them all; None if the client disconnected first."""
     for key, value in scope["headers"]:
         if key == b"content-length":
             declared = value.decode("latin-1")
@@ -204,8 +197,7 @@ class Transports:
         await _send_xml(send, outcome.status, encode_response(outcome.reply))
         actions = outcome.call.after_reply
         if actions:  # after the reply is out (KillOsiriX), on a worker thread like a BackgroundTask
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, lambda: [action() for action in actions])
+            await asyncio.get_running_loop().run_in_executor(self.executor, _run_all, actions)
 
     async def query(self, request: Request) -> Response:
         params = parse_query(request.url.query)
