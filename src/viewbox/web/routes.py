@@ -216,6 +216,13 @@ def _date(value: datetime | None, with_time: bool = False) -> str:
     return value.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
+def _album_condition(album: dict):
+    """An album row's studies as a condition on Study: its predicate (smart) or its members."""
+    if album["smart_album"]:
+        return smart_album_filter(album["predicate_string"] or "TRUEPREDICATE")
+    return queries.album_member_condition(album["pk"])
+
+
 def study_row(row: dict) -> dict:
     """A study as one line of the study list."""
     return {
@@ -302,9 +309,7 @@ class WebUI:
         album = queries.album_by_name(self.database, name)
         if album is None:
             raise NotFound(f"no album named {name!r}")
-        if album["smart_album"]:
-            return smart_album_filter(album["predicate_string"] or "TRUEPREDICATE")
-        return queries.album_member_condition(album["pk"])
+        return _album_condition(album)
 
     @_answers
     async def albums(self, _request: Request) -> Response:
@@ -315,7 +320,7 @@ class WebUI:
         for album in queries.albums(self.database):
             entry = {"name": album["name"], "smart": bool(album["smart_album"]), "count": None}
             try:
-                entry["count"] = queries.count_studies(self.database, self.album_condition(album["name"]))
+                entry["count"] = queries.count_studies(self.database, _album_condition(album))
             except ViewboxError as exc:  # a smart album whose predicate does not compile
                 entry["error"] = exc.message
             albums.append(entry)
