@@ -329,8 +329,8 @@ class WebUI:
     @_answers
     async def studies(self, request: Request) -> Response:
         params = dict(request.query_params)
-        return _ok(await run_in_threadpool(
-            self._study_list, params, self.workstation.workspace.snapshot()["db_window"]))
+        db_window = vars(self.workstation.workspace.db_window)  # frozen: no snapshot of all viewers needed
+        return _ok(await run_in_threadpool(self._study_list, params, db_window))
 
     def _study_list(self, params: dict, db_window: dict) -> dict:
         album = params.get("album") or db_window["album"]
