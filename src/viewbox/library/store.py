@@ -125,8 +125,8 @@ class Library:
         final = self.database.files_dir / instance.relative_path()
         folder = _open_folder(final.parent)
         try:
-            if _exists_in(folder, final.name) and self.known_sop_uids([instance.sop_instance_uid]):
-                return None  # stored already: do not even write the copy
+            if self._stored_already(instance, final, folder):
+                return None  # do not even write the copy
             fd = _open_unnamed(folder) if self._unnamed_files else None
             if fd is None:
                 return self._stage_named(instance, write, final, folder)
@@ -156,12 +156,8 @@ class Library:
         """
         fd = None
         if self._unnamed_files and self._early_writes:
-            try:
-                fd = os.open(self.database.temp_dir, os.O_TMPFILE | os.O_WRONLY, 0o600)
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                    raise
-                self._early_writes = False
+            fd = _open_unnamed(self.database.temp_dir)
+            self._early_writes = fd is not None
         if fd is None:
             instance = identify()
             return instance, self.stage_bytes(instance, *parts)
@@ -178,7 +174,7 @@ class Library:
             final = self.database.files_dir / instance.relative_path()
             folder = _open_folder(final.parent)
             try:
-                if _exists_in(folder, final.name) and self.known_sop_uids([instance.sop_instance_uid]):
+                if self._stored_already(instance, final, folder):
                     return instance, None
                 os.fsync(fd)
                 try:
@@ -195,6 +191,10 @@ class Library:
         finally:
             os.close(fd)
         return instance, Staged(instance, final, size)
+
+    def _stored_already(self, instance: Instance, final: Path, folder: int) -> bool:
+        """Its final name is taken and a row owns the object (a name alone may be a leftover)."""
+        return _exists_in(folder, final.name) and bool(self.known_sop_uids([instance.sop_instance_uid]))
 
     def _link_unnamed(self, fd: int, instance: Instance, name: str, folder: int) -> bool:
         """Give an unnamed file its final name; False if a stored object already has it.
@@ -722,10 +722,12 @@ def _exists_in(folder: int, name: str) -> bool:
     return True
 
 
-def _open_unnamed(folder: int) -> int | None:
-    """A new file without a name in `folder` (O_TMPFILE): a failed write leaves nothing behind."""
+def _open_unnamed(folder: int | Path) -> int | None:
+    """A new file without a name in `folder` (a descriptor or a path; O_TMPFILE): a failed write
+    leaves nothing behind. None where the file system (or kernel) has no O_TMPFILE."""
+    where, dir_fd = (".", folder) if isinstance(folder, int) else (folder, None)
     try:
-        return os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=folder)
+        return os.open(where, os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
             return None  # this file system (or kernel) has no O_TMPFILE
