@@ -242,14 +242,15 @@ class Importer:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        sources = [source for source, _ in batch]
         placed = self.library.place([copy for _, copy in batch])
-        for item, source in zip(placed, sources):
+        staged, staged_sources = [], []
+        for item, (source, _) in zip(placed, batch):
             if item is None:
                 self.report.already_present += 1
                 self._consumed(source)
-        staged = [item for item in placed if item is not None]
-        staged_sources = [source for item, source in zip(placed, sources) if item is not None]
+            else:
+                staged.append(item)
+                staged_sources.append(source)
         for outcome, source in zip(self.library.commit(staged), staged_sources):
             if outcome.status == "imported":
                 self.report.imported += 1
