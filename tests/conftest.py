@@ -8,10 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from postgres import postgres_url
-
-SAMPLES = Path(__file__).parent / "data" / "samples"
+from samples import SAMPLES
+from sqlalchemy import text
 
 
 def _reset_postgres(url: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import zipfile
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from samples import manifest
 from sqlalchemy import func, select
 
 from viewbox.db import schema
@@ -17,7 +17,6 @@ from viewbox.errors import ImportFailure
 from viewbox.library import element
 from viewbox.library.store import study_modality
 
-MANIFEST = Path(__file__).parent / "data" / "samples" / "MANIFEST.tsv"
 # Files of the corpus that are DICOM but unusable: they must end up in QUARANTINE with a reason.
 EXPECTED_QUARANTINE = {
     "pydicom/test_files/MR_truncated.dcm",
@@ -26,11 +25,6 @@ EXPECTED_QUARANTINE = {
     "pydicom/test_files/meta_missing_tsyntax.dcm",
     "fo-dicom/GH340.dcm",
 }
-
-
-def manifest_rows() -> list[dict]:
-    with open(MANIFEST, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
 
 
 def count(ws, table) -> int:
@@ -45,7 +39,7 @@ def study_rows(ws) -> list[dict]:
 
 def test_whole_corpus_counts_match_the_manifest(workstation, samples):
     report = workstation.import_paths([samples])
-    rows = manifest_rows()
+    rows = manifest()
     storable = {
         r["sop_instance_uid"] for r in rows
         if r["sop_instance_uid"] and r["study_uid"] and r["series_uid"]
@@ -127,7 +121,7 @@ def test_character_sets_come_out_as_unicode(workstation, samples):
 
 
 def test_duplicates_are_not_stored_twice(workstation, samples):
-    mr_small = [r["path"] for r in manifest_rows()
+    mr_small = [r["path"] for r in manifest()
                 if r["sop_instance_uid"] == "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457"
                 and r["path"] not in EXPECTED_QUARANTINE]
     assert len(mr_small) >= 5
@@ -305,7 +299,12 @@ def test_fast_header_reads_give_what_the_whole_header_gives(samples):
 
     from pydicom.filereader import _read_file_meta_info
 
-    from viewbox.library.instance import instance_from_dataset, read_instance, read_part10, read_received
+    from viewbox.library.instance import (
+        instance_from_dataset,
+        read_instance,
+        read_part10,
+        read_received,
+    )
 
     compared = 0
     for path in sorted(samples.rglob("*.dcm")):

@@ -6,7 +6,6 @@ arrays, float64), separately from viewbox.render, so a shared mistake is unlikel
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import shutil
@@ -19,11 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 from pydicom.pixels import pixel_array
+from samples import SAMPLES, manifest
 
 from viewbox.errors import NotFound, ViewboxError
 from viewbox.render import (
-    RenderError,
     Renderer,
+    RenderError,
     Window,
     apply_window,
     encode_jpeg,
@@ -33,8 +33,6 @@ from viewbox.render import (
     source_from_dataset,
     thumbnail,
 )
-
-SAMPLES = Path(__file__).parent / "data" / "samples"
 
 CT_WINDOWED = "fo-dicom/IM-0001-0001-0001.dcm"  # JPEG lossless, window 60/360, rescale 1/-1024
 CT_BIG_ENDIAN = "dicomParser/CT1_UNC.explicit_big_endian.dcm"  # native, no window → full range
@@ -49,11 +47,6 @@ SEGMENTED_PALETTE = "pydicom-data/gdcm-US-ALOKA-16.dcm"
 MULTIFRAME_CT = "dicomParser/encapsulated/multi-frame/CT0012.explicit_little_endian.dcm"
 MODALITY_LUT = "pydicom-data/mlut_18.dcm"
 VOI_LUT = "pydicom-data/vlut_04.dcm"
-
-
-def manifest() -> list[dict[str, str]]:
-    with open(SAMPLES / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
 
 
 def sample(relative: str) -> Path:

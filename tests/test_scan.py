@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from io import BytesIO
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -13,15 +12,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import (CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian,
-                         generate_uid)
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    generate_uid,
+)
+from samples import SAMPLES
 
 from viewbox.errors import ImportFailure
 from viewbox.library import instance as instance_module
 from viewbox.library.instance import NotDicom, read_instance, read_part10, read_received
 from viewbox.library.scan import NeedMore, Unusual, scan_file
 
-SAMPLES = Path(__file__).parent / "data" / "samples"
 WANTED = instance_module._SCANNED_TAGS
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from polling import eventually
+from samples import SAMPLES
 
 from viewbox.config import Location, Settings
 from viewbox.library import queries
 from viewbox.server import RunningWorkstation
-from polling import eventually
 
-SAMPLES = Path(__file__).parent / "data" / "samples"
 ARCHIBALD = SAMPLES / "pydicom" / "test_files" / "dicomdirtests" / "77654033"  # Doe^Archibald: CR (3, 20010101), CT (4, 19950903)
 MISTER = SAMPLES / "fo-dicom" / "benchmark" / "mr.dcm"  # MISTER^MR, 832040, MR, 20010108
 DOG = SAMPLES / "highdicom" / "dx_image.dcm"  # Dog^AVeryGood, 123456, DX, 20200125

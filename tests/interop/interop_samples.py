@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pydicom
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+from samples import SAMPLES, manifest  # noqa: F401 - the interop tests take both from here
 
 # Studies that Orthanc holds for the Retrieve tests (sample folder → how a test finds it).
 PACS_STUDIES = {
@@ -23,11 +21,6 @@ def sample_paths(*relative: str) -> list[Path]:
         target = SAMPLES / rel
         paths.extend(sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target])
     return paths
-
-
-def manifest() -> list[dict]:
-    with open(SAMPLES / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
 
 
 def pixel_bytes(path: Path) -> bytes | None:

@@ -7,12 +7,11 @@ the cost); every test gets a fresh browser context and a workspace with no viewe
 from __future__ import annotations
 
 import xmlrpc.client
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+from samples import SAMPLES
 
-SAMPLES = Path(__file__).parent.parent / "data" / "samples"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
