@@ -91,7 +91,7 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
                 return process
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode())
+                raise RuntimeError(process.stderr.read().decode()) from None
             time.sleep(0.1)
     raise RuntimeError("server did not start")
 

@@ -20,9 +20,9 @@ import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "interop"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from dicom_peers import (
+from helpers.dicom_peers import (  # noqa: E402 (found through the path set just above)
     DCMTK_ENV,
     ECHOSCU,
     STORESCU,

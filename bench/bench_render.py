@@ -145,7 +145,7 @@ def bench_viewbox_http(path: Path, repeat: int) -> dict[str, tuple[float, float]
             for fmt in ("jpeg", "png"):
                 params = {"wc": WINDOW[0], "ww": WINDOW[1], "fmt": fmt}
                 client.get("/", params=params).raise_for_status()
-                samples = time_calls(lambda: client.get("/", params=params).content, repeat)
+                samples = time_calls(lambda params=params: client.get("/", params=params).content, repeat)
                 results[f"Viewbox HTTP warm ({fmt})"] = percentiles(samples)
     finally:
         server.shutdown()
@@ -211,7 +211,7 @@ def bench_orthanc(path: Path, workdir: Path, repeat: int) -> dict[str, tuple[flo
                 elapsed = time.perf_counter() - start
                 results[f"Orthanc first request ({fmt})"] = (elapsed * 1000, elapsed * 1000)
                 assert first.headers["content-type"].startswith(accept), first.headers
-                samples = time_calls(lambda: client.get(url, params=params, headers=headers).content, repeat)
+                samples = time_calls(lambda url=url, params=params, headers=headers: client.get(url, params=params, headers=headers).content, repeat)
                 results[f"Orthanc warm ({fmt})"] = percentiles(samples)
                 if fmt == "png":
                     results["__orthanc_png"] = first.content

@@ -16,4 +16,6 @@ if [ -n "${PGBIN}" ] && [ -z "${VIEWBOX_TEST_POSTGRES_URL:-}" ]; then
 fi
 export TCP_NODELAY=1
 PYTHON=python3; [ -x .venv/bin/python ] && PYTHON=.venv/bin/python  # setup.sh's venv, if it made one
+# Conventions first (lint + import order): a change that breaks them fails like a failing test.
+"$PYTHON" -m ruff check --quiet src tests bench
 "$PYTHON" -m pytest -q -p no:cacheprovider "$@"

@@ -8,9 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from postgres import postgres_url
-from samples import SAMPLES
 from sqlalchemy import text
+
+from helpers.postgres import postgres_url
+from helpers.samples import SAMPLES
 
 
 def _reset_postgres(url: str) -> None:

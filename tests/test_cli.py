@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
+from helpers.polling import eventually
 from viewbox.app import Workstation
 from viewbox.config import Location, Settings, load_settings
 from viewbox.db import schema
 from viewbox.errors import ConfigError
-from polling import eventually
 
 
 def viewbox(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -14,7 +14,8 @@ import httpx
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from polling import eventually
+
+from helpers.polling import eventually
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 

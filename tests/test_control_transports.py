@@ -48,7 +48,7 @@ def test_method_and_parameter_names_are_case_insensitive_with_aliases(server):
     client = proxy(server)
     assert client.displaystudy({"patientid": "P2"})["error"] == "0"
     assert client.FINDOBJECT({"REQUEST": "patientID == 'P2'", "Table": "study"})["error"] == "0"
-    assert getattr(client, "dbWindowFind")({"request": "patientID == 'nobody'", "table": "Study"}) == \
+    assert client.dbWindowFind({"request": "patientID == 'nobody'", "table": "Study"}) == \
         {"error": "-1", "elements": []}
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from samples import manifest
 from sqlalchemy import func, select
 
+from helpers.samples import manifest
 from viewbox.db import schema
 from viewbox.errors import ImportFailure
 from viewbox.library import element

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
 
-from conftest_predicates import drop, make_engine
+from helpers.predicate_data import drop, make_engine
 from viewbox.db import schema
 from viewbox.db.schema import with_folds
 from viewbox.errors import PredicateError
 from viewbox.predicates import album_dates, evaluate, parse, smart_album_filter, substitute_album_variables
 
-UTC = timezone.utc
+UTC = UTC
 # 2025-03-30 is the spring DST change in Paris (02:00 CET → 03:00 CEST, i.e. 01:00 UTC).
 NOW = datetime(2025, 3, 30, 10, 0, tzinfo=UTC)
 

@@ -8,13 +8,13 @@ exactly that row as `expect` says, or raises PredicateError when `expect` is "er
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from conftest_predicates import (
+from helpers.predicate_data import (
     clear,
     drop,
     extended_catalog,
@@ -29,7 +29,7 @@ from viewbox.predicates import DEFAULT_CATALOG, compile_filter, evaluate
 
 CASES_FILE = Path(__file__).parent / "data" / "nspredicate-cases.jsonl"
 CASES = [json.loads(line) for line in CASES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 # Where the SQL path deliberately differs from the in-memory reading of a case.
 SQL_DIVERGENCES = {

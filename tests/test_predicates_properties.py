@@ -6,7 +6,7 @@ One SQLite database per module; each example clears and refills it.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from conftest_predicates import clear, drop, insert_study, make_engine
+from helpers.predicate_data import clear, drop, insert_study, make_engine
 from viewbox.db import schema
 from viewbox.errors import PredicateError
 from viewbox.predicates import DEFAULT_CATALOG, compile_filter, evaluate, parse
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CASES = [
     json.loads(line)
     for line in (Path(__file__).parent / "data" / "nspredicate-cases.jsonl").read_text(encoding="utf-8").splitlines()
@@ -139,7 +139,7 @@ NEEDLES = ["DOE", "doe", "JOHN", "john", "M\u00fcller", "muller", "LLER", "%", "
 LIKE_PATTERNS = ["*", "DOE*", "doe*", "*JOHN", "?OE*", "m?ller*", "*%*", "*_*", "a%b_c", "x\\*y\\?z", "*E^J*", "", "*\n*", "STRA?E"]
 REGEXES = ["DOE.*", ".*JOHN", "[A-Z]+\\^.*", "m.ller.*", ".*", "d.e\\^john", "(CT|MR)", "[0-9]+", "a%b_c"]
 MODALITIES = ["CT", "MR", "SR", "ct", "US"]
-DATES = [datetime(2023, 5, 1, 10, 0, tzinfo=timezone.utc) + timedelta(days=d, seconds=s) for d in (-400, -1, 0, 1, 30) for s in (0, 1)]
+DATES = [datetime(2023, 5, 1, 10, 0, tzinfo=UTC) + timedelta(days=d, seconds=s) for d in (-400, -1, 0, 1, 30) for s in (0, 1)]
 
 
 def quote(text: str) -> str:

@@ -6,18 +6,18 @@ so every assertion checks SQL against the evaluator as well as against the expec
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert, select
 
-from conftest_predicates import drop, make_engine
+from helpers.predicate_data import drop, make_engine
 from viewbox.db import schema
 from viewbox.db.schema import with_folds
 from viewbox.errors import PredicateError
 from viewbox.predicates import compile_filter, evaluate
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 STUDIES = [
     {"pk": 1, "patient_name": "DOE^JOHN", "patient_id": "P1", "study_instance_uid": "1.1", "number_of_images": 3,
@@ -73,7 +73,7 @@ def _record(entity: str, row: dict) -> dict:
             value = 0
         if attr.column == "smart_album" and value is None:
             value = False
-        out[name] = value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) else value
+        out[name] = value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
     return out
 
 
@@ -81,7 +81,7 @@ def study_view(s, depth=2):
     rec = _record("Study", s)
     if depth:
         rec["series"] = [series_view(x, depth - 1, parent=False) for x in SERIES if x["study_pk"] == s["pk"]]
-        album_pks = {l["album_pk"] for l in ALBUM_STUDY if l["study_pk"] == s["pk"]}
+        album_pks = {link["album_pk"] for link in ALBUM_STUDY if link["study_pk"] == s["pk"]}
         rec["albums"] = [_record("Album", a) for a in ALBUMS if a["pk"] in album_pks]
     return rec
 
@@ -104,7 +104,7 @@ def image_view(i, parent=True):
 
 def album_view(a):
     rec = _record("Album", a)
-    study_pks = {l["study_pk"] for l in ALBUM_STUDY if l["album_pk"] == a["pk"]}
+    study_pks = {link["study_pk"] for link in ALBUM_STUDY if link["album_pk"] == a["pk"]}
     rec["studies"] = [study_view(s, depth=0) for s in STUDIES if s["pk"] in study_pks]
     return rec
 

@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 from pydicom.pixels import pixel_array
-from samples import SAMPLES, manifest
 
+from helpers.samples import SAMPLES, manifest
 from viewbox.errors import NotFound, ViewboxError
 from viewbox.render import (
     Renderer,
@@ -106,7 +106,8 @@ def reference_grayscale(
     else:
         x = x * float(rescale.get("RescaleSlope", 1) or 1) + float(rescale.get("RescaleIntercept", 0) or 0)
     if center is None and "WindowCenter" in voi:
-        first = lambda v: float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)
+        def first(v):
+            return float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)
         center, width = first(voi.WindowCenter), first(voi.WindowWidth)
     function = str(voi.get("VOILUTFunction", "LINEAR"))
     if center is not None:

@@ -18,8 +18,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     generate_uid,
 )
-from samples import SAMPLES
 
+from helpers.samples import SAMPLES
 from viewbox.errors import ImportFailure
 from viewbox.library import instance as instance_module
 from viewbox.library.instance import NotDicom, read_instance, read_part10, read_received

@@ -7,9 +7,9 @@ import time
 
 import httpx
 import pytest
-from polling import eventually
-from samples import SAMPLES
 
+from helpers.polling import eventually
+from helpers.samples import SAMPLES
 from viewbox.config import Location, Settings
 from viewbox.library import queries
 from viewbox.server import RunningWorkstation
@@ -117,7 +117,7 @@ def test_retrieve_one_job_per_study_then_the_studies_are_local(client, node, pac
     jobs = reply.json()["jobs"]
     assert [job["kind"] for job in jobs] == ["retrieve", "retrieve"]
     for job in jobs:
-        ended = eventually(lambda: (j := node.workstation.jobs.get(job["jobID"])).state in ("done", "failed") and j,
+        ended = eventually(lambda job=job: (j := node.workstation.jobs.get(job["jobID"])).state in ("done", "failed") and j,
                            message="the retrieve job to end")
         assert ended.state == "done", ended.message
         assert ended.total == ended.done and ended.failed == 0

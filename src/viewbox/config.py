@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError, Forbidden
 
@@ -217,7 +218,7 @@ def load_settings(
     return settings
 
 
-def listed_for_remote(settings: "Settings", permission: str, user: str | None = None) -> bool:
+def listed_for_remote(settings: Settings, permission: str, user: str | None = None) -> bool:
     """Whether peers on other computers may do `permission` (spec §7): listed in `remote_methods`
     for everyone, or in `user_methods` for this user. The control API's destructive methods and
     the web UI's delete, send and retrieve share this rule."""
@@ -227,7 +228,7 @@ def listed_for_remote(settings: "Settings", permission: str, user: str | None = 
     return "*" in allowed or permission.lower() in allowed
 
 
-def require_allowed(settings: "Settings", permission: str, *, local: bool, where: str,
+def require_allowed(settings: Settings, permission: str, *, local: bool, where: str,
                     user: str | None) -> None:
     """Forbidden unless the call is local (each transport says what that means) or listed."""
     if local or listed_for_remote(settings, permission, user):

@@ -10,10 +10,11 @@ import itertools
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from .errors import ViewboxError
 
@@ -35,9 +36,9 @@ class Job:
     failed: int = 0
     message: str = ""
     result: dict = field(default_factory=dict)
-    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished: datetime | None = None
-    _notify: Callable[["Job"], None] | None = field(default=None, repr=False)
+    _notify: Callable[[Job], None] | None = field(default=None, repr=False)
 
     def progress(self, done: int | None = None, total: int | None = None, failed: int | None = None,
                  message: str | None = None) -> None:
@@ -116,7 +117,7 @@ class JobRunner:
             incident = uuid.uuid4().hex[:12]
             log.exception("job %s failed (incident %s)", job.id, incident)
             job.state, job.message = "failed", f"internal error, incident {incident}: {type(exc).__name__}"
-        job.finished = datetime.now(timezone.utc)
+        job.finished = datetime.now(UTC)
         if then is not None:
             try:
                 then(job)

@@ -18,9 +18,10 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -562,7 +563,7 @@ def _windows(dataset: Dataset) -> list[tuple[Window, str]]:
     centers, widths = _values(dataset.get("WindowCenter")), _values(dataset.get("WindowWidth"))
     names = _values(dataset.get("WindowCenterWidthExplanation"))
     windows = []
-    for position, (center, width) in enumerate(zip(centers, widths)):
+    for position, (center, width) in enumerate(zip(centers, widths, strict=False)):
         try:
             center, width = float(center), float(width)
         except (TypeError, ValueError):

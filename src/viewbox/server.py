@@ -104,7 +104,7 @@ class RunningWorkstation:
         finally:
             self._stop_side_services()
 
-    def start_in_thread(self, timeout: float = 30.0) -> "RunningWorkstation":
+    def start_in_thread(self, timeout: float = 30.0) -> RunningWorkstation:
         """Start serving in a background thread and return once it accepts connections."""
         self._start_side_services()
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._socket]},

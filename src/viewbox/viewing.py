@@ -6,7 +6,7 @@ Retrieve's `then`, DownloadURL's Display, IHE IID and the web UI's double-click 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .library import queries
 from .workspace import SeriesRef, Viewer

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable
 
 ChangeListener = Callable[[str, dict], None]
 

@@ -7,8 +7,9 @@ Every peer is started by the fixture, in a temp folder, on free ports, and talke
 from __future__ import annotations
 
 import pytest
-from dicom_peers import Orthanc, StoreSCP
-from interop_samples import PACS_STUDIES, sample_paths
+
+from helpers.dicom_peers import Orthanc, StoreSCP
+from helpers.interop_samples import PACS_STUDIES, sample_paths
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from dicom_peers import DCMDUMP, DCMTK_ENV, ECHOSCU, FINDSCU, GETSCU, MOVESCU, STORESCU, StoreSCP
-from interop_samples import SAMPLES, manifest, pixel_bytes, sample_paths
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
+
+from helpers.dicom_peers import DCMDUMP, DCMTK_ENV, ECHOSCU, FINDSCU, GETSCU, MOVESCU, STORESCU, StoreSCP
+from helpers.interop_samples import SAMPLES, manifest, pixel_bytes, sample_paths
 
 pytestmark = pytest.mark.interop
 

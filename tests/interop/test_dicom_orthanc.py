@@ -10,9 +10,10 @@ import httpx
 import pydicom
 import pytest
 from click.testing import CliRunner
-from dicom_peers import free_port
-from polling import eventually
-from interop_samples import PACS_STUDIES, pixel_bytes, sample_paths
+
+from helpers.dicom_peers import free_port
+from helpers.interop_samples import PACS_STUDIES, pixel_bytes, sample_paths
+from helpers.polling import eventually
 
 pytestmark = pytest.mark.interop
 

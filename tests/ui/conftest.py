@@ -10,7 +10,8 @@ import xmlrpc.client
 
 import pytest
 from playwright.sync_api import sync_playwright
-from samples import SAMPLES
+
+from helpers.samples import SAMPLES
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

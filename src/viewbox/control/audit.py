@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class AuditLog:
 
     def record(self, *, peer: str | None, user: str | None, transport: str, method: str,
                params: dict | None, status: int, error: str | None, message: str | None = None) -> None:
-        entry = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                  "peer": peer, "user": user, "transport": transport, "method": method,
                  "params": _loggable(params or {}), "status": status, "error": error}
         if message:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from ..errors import BadRequest
 
@@ -108,7 +109,7 @@ class Call:
     peer: str | None = None
     user: str | None = None
     args: list = field(default_factory=list)  # positional non-struct XML-RPC params
-    method: "Method | None" = None
+    method: Method | None = None
     after_reply: list[Callable[[], None]] = field(default_factory=list)
 
     @property

@@ -6,9 +6,9 @@ live in `viewbox.sqlite` inside it (WAL) or in PostgreSQL when a URL is given.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Connection, create_engine, event, insert, inspect, select
 from sqlalchemy.engine import Engine

@@ -6,9 +6,9 @@ spaces for `^`; absent values left out. Image.path is absolute (PathToFrontDCM, 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping
 
 from ..db.schema import ATTRIBUTES
 

@@ -14,10 +14,10 @@ import stat
 import tempfile
 import zipfile
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import BadRequest, ImportFailure
 from ..pydicom_setup import lenient_pydicom
@@ -244,14 +244,14 @@ class Importer:
         batch, self._batch = self._batch, []
         placed = self.library.place([copy for _, copy in batch])
         staged, staged_sources = [], []
-        for item, (source, _) in zip(placed, batch):
+        for item, (source, _) in zip(placed, batch, strict=False):
             if item is None:
                 self.report.already_present += 1
                 self._consumed(source)
             else:
                 staged.append(item)
                 staged_sources.append(source)
-        for outcome, source in zip(self.library.commit(staged), staged_sources):
+        for outcome, source in zip(self.library.commit(staged), staged_sources, strict=False):
             if outcome.status == "imported":
                 self.report.imported += 1
                 uid = outcome.instance.study_instance_uid

@@ -10,19 +10,25 @@ import os
 import re
 import struct
 import warnings
+from collections.abc import MutableSequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from io import BytesIO
-from typing import BinaryIO
-
-from collections.abc import MutableSequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import ImportFailure
 from ..pydicom_setup import lenient_pydicom
-from .scan import (IMPLICIT_LITTLE, PIXEL_DATA_TAGS, Header, NeedMore, RawElement, Unusual, scan_dataset,
-                   scan_file)
+from .scan import (
+    IMPLICIT_LITTLE,
+    PIXEL_DATA_TAGS,
+    Header,
+    NeedMore,
+    RawElement,
+    Unusual,
+    scan_dataset,
+    scan_file,
+)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -457,7 +463,7 @@ class _HeaderValues:
                 row, col = orientation[:3], orientation[3:]
                 normal = (row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
                           row[0] * col[1] - row[1] * col[0])
-                return sum(p * n for p, n in zip(position, normal))
+                return sum(p * n for p, n in zip(position, normal, strict=False))
         except (TypeError, ValueError):
             return None
         return None

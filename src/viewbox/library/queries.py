@@ -5,8 +5,8 @@ Rows come back as plain dicts (column → value), ready for `element()`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import combinations
-from typing import Iterable
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select
 
@@ -21,7 +21,7 @@ def _as_dicts(result) -> list[dict]:
     """Rows of a result as plain dicts (column → value): zip over the keys once, not a mapping
     view per row (DBWindowFind replies carry hundreds of rows)."""
     keys = tuple(result.keys())
-    return [dict(zip(keys, row)) for row in result.all()]  # all(): one fetch, not one per row
+    return [dict(zip(keys, row, strict=False)) for row in result.all()]  # all(): one fetch, not one per row
 
 
 def _rows(database: Database, statement, parameters: dict | None = None) -> list[dict]:
@@ -60,7 +60,7 @@ def find_studies(database: Database, *, patient_id: str | None = None,
     """DisplayStudy's lookup: the AND of exact matches on the given keys, newest first (the
     columns of the element struct, pk and the UIDs: what replies and opening read)."""
     given = {key: value for key, value in zip(_STUDY_KEY_COLUMNS, (
-        patient_id, study_instance_uid, accession_number, study_id)) if value}
+        patient_id, study_instance_uid, accession_number, study_id), strict=False) if value}
     if not given:
         return []
     return _rows(database, _FIND_STUDIES[tuple(given)], given)

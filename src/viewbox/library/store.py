@@ -15,11 +15,12 @@ import os
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Sequence
+from typing import BinaryIO
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -33,7 +34,7 @@ StoredListener = Callable[[list[Instance]], None]
 
 def utcnow() -> datetime:
     """Naive UTC now: how every date is stored."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,7 +33,7 @@ def album_dates(now: datetime | None = None) -> dict[str, datetime]:
     for name, days in _DAYS.items():
         # mktime normalises day underflow and applies the DST offset of that local midnight.
         stamp = time.mktime((local.year, local.month, local.day - days, 0, 0, 0, 0, 0, -1))
-        dates[name] = datetime.fromtimestamp(stamp, timezone.utc)
+        dates[name] = datetime.fromtimestamp(stamp, UTC)
     return dates
 
 

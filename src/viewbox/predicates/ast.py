@@ -7,8 +7,7 @@ evaluation errors can point at the part of the request that caused them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
-
+from typing import Any
 
 # ---------------------------------------------------------------- expressions
 
@@ -25,7 +24,7 @@ class Literal:
 class Aggregate:
     """`{a, b, …}`: a literal collection."""
 
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     pos: int
 
 
@@ -48,7 +47,7 @@ class Variable:
 class Key:
     """`base.key`; a bare identifier is `Key(SelfRef, name)`. `@count` etc. keep their `@`."""
 
-    base: "Expr"
+    base: Expr
     name: str
     pos: int
 
@@ -57,8 +56,8 @@ class Key:
 class Index:
     """`base[index]`: `index` is "FIRST", "LAST", "SIZE" or an expression."""
 
-    base: "Expr"
-    index: Union[str, "Expr"]
+    base: Expr
+    index: str | Expr
     pos: int
 
 
@@ -67,7 +66,7 @@ class Function:
     """A whitelisted function call such as `now()`; `name` is lower-cased."""
 
     name: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     pos: int
 
 
@@ -75,8 +74,8 @@ class Function:
 class Cast:
     """`CAST(value, 'NSDate')` and friends."""
 
-    value: "Expr"
-    type: "Expr"
+    value: Expr
+    type: Expr
     pos: int
 
 
@@ -84,9 +83,9 @@ class Cast:
 class Subquery:
     """`SUBQUERY(collection, $var, predicate)`: the elements for which the predicate holds."""
 
-    collection: "Expr"
+    collection: Expr
     var: str
-    predicate: "Pred"
+    predicate: Pred
     pos: int
 
 
@@ -95,8 +94,8 @@ class Binary:
     """Arithmetic: op is one of + - * / **."""
 
     op: str
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     pos: int
 
 
@@ -104,11 +103,11 @@ class Binary:
 class Negate:
     """Unary minus."""
 
-    operand: "Expr"
+    operand: Expr
     pos: int
 
 
-Expr = Union[Literal, Aggregate, SelfRef, Variable, Key, Index, Function, Cast, Subquery, Binary, Negate]
+Expr = Literal | Aggregate | SelfRef | Variable | Key | Index | Function | Cast | Subquery | Binary | Negate
 
 
 # ---------------------------------------------------------------- predicates
@@ -124,7 +123,7 @@ class Constant:
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Pred"
+    operand: Pred
     pos: int
 
 
@@ -133,7 +132,7 @@ class Compound:
     """An n-ary AND or OR (runs of one operator are flattened)."""
 
     op: str  # "AND" | "OR"
-    operands: tuple["Pred", ...]
+    operands: tuple[Pred, ...]
     pos: int
 
 
@@ -155,8 +154,8 @@ class Comparison:
     op_pos: int
 
 
-Pred = Union[Constant, Not, Compound, Comparison]
-Node = Union[Pred, Expr]
+Pred = Constant | Not | Compound | Comparison
+Node = Pred | Expr
 
 
 def fold_options(options: str) -> str:

@@ -7,8 +7,8 @@ hard-codes a table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from sqlalchemy import Table
 

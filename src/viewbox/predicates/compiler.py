@@ -15,16 +15,17 @@ Design rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Float,
     Integer,
     String,
-    Boolean,
     and_,
     cast,
     exists,
@@ -613,7 +614,7 @@ def _operate(op: str, a: ColumnElement, b: ColumnElement) -> ColumnElement:
 
 
 def _naive(value: datetime) -> datetime:
-    return V.as_utc(value).astimezone(timezone.utc).replace(tzinfo=None)
+    return V.as_utc(value).astimezone(UTC).replace(tzinfo=None)
 
 
 def _num_kind(value: Const | Scalar) -> str:
@@ -765,7 +766,7 @@ def _codepoint_default(element, compiler, **kw):
 
 @compiles(CodepointOrder, "postgresql")
 def _codepoint_postgresql(element, compiler, **kw):
-    return "(%s) COLLATE \"C\"" % compiler.process(element.clauses, **kw)
+    return f"({compiler.process(element.clauses, **kw)}) COLLATE \"C\""
 
 
 class StrPos(FunctionElement):
@@ -778,12 +779,12 @@ class StrPos(FunctionElement):
 
 @compiles(StrPos)
 def _strpos_default(element, compiler, **kw):
-    return "instr(%s)" % compiler.process(element.clauses, **kw)
+    return f"instr({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(StrPos, "postgresql")
 def _strpos_postgresql(element, compiler, **kw):
-    return "strpos(%s)" % compiler.process(element.clauses, **kw)
+    return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
 class WildcardMatch(ColumnElement):
@@ -838,13 +839,13 @@ def _like_pattern(pattern: str) -> str:
 @compiles(WildcardMatch)
 def _wildcard_default(element, compiler, **kw):
     pattern = compiler.process(literal(_glob_pattern(element.pattern), String()), **kw)
-    return "(%s GLOB %s)" % (compiler.process(element.column, **kw), pattern)
+    return f"({compiler.process(element.column, **kw)} GLOB {pattern})"
 
 
 @compiles(WildcardMatch, "postgresql")
 def _wildcard_postgresql(element, compiler, **kw):
     pattern = compiler.process(literal(_like_pattern(element.pattern), String()), **kw)
-    return "(%s LIKE %s ESCAPE '\\')" % (compiler.process(element.column, **kw), pattern)
+    return f"({compiler.process(element.column, **kw)} LIKE {pattern} ESCAPE '\\')"
 
 
 class RegexMatch(ColumnElement):
@@ -873,7 +874,7 @@ class RegexMatch(ColumnElement):
 def _regex_default(element, compiler, **kw):
     source = V.regex_source(element.pattern, element.case_insensitive)
     pattern = compiler.process(literal(source, String()), **kw)
-    return "(%s REGEXP %s)" % (compiler.process(element.column, **kw), pattern)
+    return f"({compiler.process(element.column, **kw)} REGEXP {pattern})"
 
 
 @compiles(RegexMatch, "postgresql")
@@ -881,7 +882,7 @@ def _regex_postgresql(element, compiler, **kw):
     source = "(?p)" + r"\A(?:" + element.pattern + r")\Z"
     pattern = compiler.process(literal(source, String()), **kw)
     operator = "~*" if element.case_insensitive else "~"
-    return "(%s %s %s)" % (compiler.process(element.column, **kw), operator, pattern)
+    return f"({compiler.process(element.column, **kw)} {operator} {pattern})"
 
 
 __all__ = ["compile_filter"]

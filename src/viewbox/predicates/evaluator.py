@@ -204,7 +204,7 @@ class Evaluator:
         if kind == "date":
             return as_utc(a) == as_utc(b)
         if kind == "collection":
-            return len(a) == len(b) and all(self.equal(x, y, suffix) for x, y in zip(a, b))
+            return len(a) == len(b) and all(self.equal(x, y, suffix) for x, y in zip(a, b, strict=False))
         if kind == "object":
             return a is b
         return a == b

@@ -10,8 +10,8 @@ tried, and results are memoised per token index so nested parentheses stay linea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from viewbox.errors import PredicateError
 
@@ -142,7 +142,7 @@ class _Parser:
             bad = next(pos for op, pos in ops if op != first)
             raise PredicateError("mixed AND/OR requires parentheses", bad)
         groups: list[list[ast.Pred]] = [[items[0]]]
-        for (op, _), item in zip(ops, items[1:]):
+        for (op, _), item in zip(ops, items[1:], strict=False):
             if op == "AND":
                 groups[-1].append(item)
             else:

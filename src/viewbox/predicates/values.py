@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from viewbox.db.schema import fold
 from viewbox.errors import PredicateError
 
-REFERENCE_DATE = datetime(2001, 1, 1, tzinfo=timezone.utc)
+REFERENCE_DATE = datetime(2001, 1, 1, tzinfo=UTC)
 INT64 = 2**63 - 1
 
 
@@ -42,12 +42,12 @@ def kind_of(value: Any) -> str:
 def as_utc(value: datetime) -> datetime:
     """Aware UTC datetime; naive datetimes are taken as UTC (the database's convention)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def resolve_now(now: datetime | None) -> datetime:
-    return as_utc(now) if now is not None else datetime.now(timezone.utc)
+    return as_utc(now) if now is not None else datetime.now(UTC)
 
 
 def date_from_seconds(seconds: float, pos: int) -> datetime:

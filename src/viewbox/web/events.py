@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 # A client that stops reading gets at most this many queued events, then a "resync" that makes
 # it fetch the whole state again: a stuck tab never makes the server hold unbounded memory.
@@ -98,7 +98,7 @@ class EventHub:
                 timeout = min(KEEPALIVE_SECONDS, deadline - loop.time())
                 try:
                     event, data = await asyncio.wait_for(client.queue.get(), timeout=max(timeout, 0.01))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield b": keepalive\n\n"
                     continue
                 if event == _END:

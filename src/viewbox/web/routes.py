@@ -13,10 +13,10 @@ import re
 import secrets
 import shutil
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from typing import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Column, MetaData, Table, create_engine, delete, insert, select, text
 
+from helpers.postgres import postgres_url
 from viewbox.db import schema
 from viewbox.db.schema import Attribute
-from viewbox.predicates import Catalog, DEFAULT_CATALOG, compile_filter
+from viewbox.predicates import DEFAULT_CATALOG, Catalog, compile_filter
 from viewbox.predicates.values import as_utc, parse_iso_date
-from postgres import postgres_url
 
 _uids = itertools.count(1)
 _schemas = itertools.count(1)
@@ -60,7 +60,7 @@ def db_value(value):
     if isinstance(value, dict) and set(value) == {"$date"}:
         value = parse_iso_date(value["$date"], 1)
     if isinstance(value, datetime):
-        return as_utc(value).astimezone(timezone.utc).replace(tzinfo=None)
+        return as_utc(value).astimezone(UTC).replace(tzinfo=None)
     return value
 
 

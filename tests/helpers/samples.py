@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 def manifest() -> list[dict[str, str]]:

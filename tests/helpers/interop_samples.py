@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
-from samples import SAMPLES, manifest  # noqa: F401 - the interop tests take both from here
+
+from helpers.samples import SAMPLES, manifest  # noqa: F401 - the interop tests take both from here
 
 # Studies that Orthanc holds for the Retrieve tests (sample folder → how a test finds it).
 PACS_STUDIES = {

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: polling with a deadline, sample files, peers, PostgreSQL."""
