@@ -8,6 +8,9 @@ $SUDO apt-get update -qq
 # dcmtk + orthanc: real DICOM peers for the interoperability tests; chromium: UI tests; postgresql: database tests.
 $SUDO apt-get install -y -qq --no-install-recommends dcmtk orthanc orthanc-dicomweb chromium postgresql \
   iproute2 util-linux >/dev/null
+# Node: Prettier checks web/static and axe-core checks the UI's accessibility (tools/web, pinned by its lock file).
+command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+npm ci --prefix tools/web --no-audit --no-fund --loglevel=error
 if python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>/tmp/viewbox-pip.err; then
   exit 0
 fi

@@ -9,19 +9,29 @@
 export class Menu {
   constructor(root) {
     this.root = root;
-    this.items = new Map();  // <li> → its item
+    this.items = new Map(); // <li> → its item
     root.addEventListener("keydown", (e) => this.key(e));
     root.addEventListener("contextmenu", (e) => e.preventDefault());
-    root.addEventListener("mouseover", (e) => { const li = e.target.closest("li[role=menuitem]"); if (li) this.hover(li); });
-    root.addEventListener("click", (e) => { const li = e.target.closest("li[role=menuitem]"); if (li) this.choose(li); });
-    const outside = (e) => { if (this.isOpen && !root.contains(e.target)) this.close(); };
+    root.addEventListener("mouseover", (e) => {
+      const li = e.target.closest("li[role=menuitem]");
+      if (li) this.hover(li);
+    });
+    root.addEventListener("click", (e) => {
+      const li = e.target.closest("li[role=menuitem]");
+      if (li) this.choose(li);
+    });
+    const outside = (e) => {
+      if (this.isOpen && !root.contains(e.target)) this.close();
+    };
     document.addEventListener("pointerdown", outside, true);
-    document.addEventListener("scroll", outside, true);  // the rows it was opened for move away
+    document.addEventListener("scroll", outside, true); // the rows it was opened for move away
     window.addEventListener("blur", () => this.close());
     window.addEventListener("resize", () => this.close());
   }
 
-  get isOpen() { return !this.root.hidden; }
+  get isOpen() {
+    return !this.root.hidden;
+  }
 
   // Opens at viewport point (x, y); from the keyboard the first item gets the focus at once.
   open(items, x, y, { fromKeyboard = false } = {}) {
@@ -53,7 +63,11 @@ export class Menu {
     ul.tabIndex = -1;
     for (const item of items) {
       const li = document.createElement("li");
-      if (item.separator) { li.setAttribute("role", "separator"); ul.append(li); continue; }
+      if (item.separator) {
+        li.setAttribute("role", "separator");
+        ul.append(li);
+        continue;
+      }
       li.setAttribute("role", "menuitem");
       li.tabIndex = -1;
       li.textContent = item.label;
@@ -71,7 +85,9 @@ export class Menu {
   }
 
   // -- submenus ----------------------------------------------------------------------------------
-  usable(li) { return li.getAttribute("aria-disabled") !== "true"; }
+  usable(li) {
+    return li.getAttribute("aria-disabled") !== "true";
+  }
 
   openSubmenu(li, focusFirst) {
     for (const sibling of li.parentElement.children) if (sibling !== li) this.closeSubmenu(sibling);
@@ -86,7 +102,8 @@ export class Menu {
   closeSubmenu(li) {
     if (li.getAttribute("aria-expanded") !== "true") return;
     li.setAttribute("aria-expanded", "false");
-    for (const child of li.querySelectorAll("li[aria-expanded=true]")) child.setAttribute("aria-expanded", "false");
+    for (const child of li.querySelectorAll("li[aria-expanded=true]"))
+      child.setAttribute("aria-expanded", "false");
   }
 
   // -- mouse and keys ----------------------------------------------------------------------------
@@ -98,7 +115,10 @@ export class Menu {
   choose(li) {
     const item = this.items.get(li);
     if (!item || !this.usable(li)) return;
-    if (item.items) { this.openSubmenu(li, true); return; }
+    if (item.items) {
+      this.openSubmenu(li, true);
+      return;
+    }
     this.close();
     item.action();
   }
@@ -107,7 +127,7 @@ export class Menu {
   move(ul, delta, from) {
     const lis = [...ul.children].filter((li) => li.getAttribute("role") === "menuitem");
     if (!lis.length) return;
-    const at = from ? lis.indexOf(from) : (delta > 0 ? -1 : lis.length);
+    const at = from ? lis.indexOf(from) : delta > 0 ? -1 : lis.length;
     lis[(at + delta + lis.length) % lis.length].focus({ preventScroll: true });
   }
 
@@ -116,7 +136,10 @@ export class Menu {
     const current = e.target.closest("li[role=menuitem]");
     const ul = current ? current.parentElement : this.root.querySelector(":scope > ul");
     const parent = ul.parentElement.closest("li[role=menuitem]");
-    const back = () => { this.closeSubmenu(parent); parent.focus({ preventScroll: true }); };
+    const back = () => {
+      this.closeSubmenu(parent);
+      parent.focus({ preventScroll: true });
+    };
     const actions = {
       ArrowDown: () => this.move(ul, 1, current),
       ArrowUp: () => this.move(ul, -1, current),
@@ -129,6 +152,9 @@ export class Menu {
       Escape: () => (parent ? back() : this.close()),
       Tab: () => this.close(),
     };
-    if (actions[e.key]) { e.preventDefault(); actions[e.key](); }
+    if (actions[e.key]) {
+      e.preventDefault();
+      actions[e.key]();
+    }
   }
 }

@@ -20,14 +20,16 @@ export class QueryPanel {
   constructor(app) {
     this.app = app;
     this.studies = [];
-    this.selected = new Set();   // Study Instance UIDs
+    this.selected = new Set(); // Study Instance UIDs
     this.anchor = null;
-    this.searched = null;        // {location, filters} of the rows shown, to search again
+    this.searched = null; // {location, filters} of the rows shown, to search again
     this.pendingJobs = new Set(); // retrieve jobs started here: the rows' "here" column follows them
     this.token = 0;
   }
 
-  get isOpen() { return !$("query").hidden; }
+  get isOpen() {
+    return !$("query").hidden;
+  }
 
   open() {
     this.fillLocations();
@@ -35,10 +37,13 @@ export class QueryPanel {
     $("query-name").focus();
   }
 
-  close() { $("query").hidden = true; }
+  close() {
+    $("query").hidden = true;
+  }
 
   fillLocations() {
-    const select = $("query-location"), current = select.value;
+    const select = $("query-location"),
+      current = select.value;
     select.replaceChildren(...this.app.locations.map((loc) => new Option(loc.name, loc.name)));
     if (current && this.app.locations.some((loc) => loc.name === current)) select.value = current;
     const none = !this.app.locations.length;
@@ -48,30 +53,47 @@ export class QueryPanel {
 
   bind() {
     $("query-button").addEventListener("click", () => (this.isOpen ? this.close() : this.open()));
-    $("query-form").addEventListener("submit", (e) => { e.preventDefault(); this.search(); });
+    $("query-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.search();
+    });
     $("query-when").addEventListener("change", (e) => {
       const quick = QUICK_DATES[e.target.value];
       if (!quick) return;
       $("query-from").value = quick[0] === "" ? "" : day(quick[0]);
       $("query-to").value = quick[1] === "" ? "" : day(quick[1]);
     });
-    for (const id of ["query-from", "query-to"]) $(id).addEventListener("input", () => { $("query-when").value = "range"; });
+    for (const id of ["query-from", "query-to"])
+      $(id).addEventListener("input", () => {
+        $("query-when").value = "range";
+      });
     const rows = $("query-rows");
-    rows.addEventListener("click", (e) => { const row = e.target.closest("tr"); if (row) this.clickRow(row, e); });
-    rows.addEventListener("dblclick", (e) => { const row = e.target.closest("tr"); if (row) this.retrieve([row.dataset.uid], true); });
+    rows.addEventListener("click", (e) => {
+      const row = e.target.closest("tr");
+      if (row) this.clickRow(row, e);
+    });
+    rows.addEventListener("dblclick", (e) => {
+      const row = e.target.closest("tr");
+      if (row) this.retrieve([row.dataset.uid], true);
+    });
     $("query-retrieve").addEventListener("click", () => this.retrieve([...this.selected], false));
     $("query-retrieve-open").addEventListener("click", () => this.retrieve([...this.selected], true));
     // keys inside the panel are the panel's: Enter searches (the form's submit), Esc closes
     $("query").addEventListener("keydown", (e) => {
       e.stopPropagation();
-      if (e.key === "Escape") { e.preventDefault(); this.close(); }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        this.close();
+      }
     });
   }
 
   filters() {
     const filters = {};
-    for (const input of $("query-form").querySelectorAll("input[data-key]")) filters[input.dataset.key] = input.value.trim();
-    const from = $("query-from").value.replaceAll("-", ""), to = $("query-to").value.replaceAll("-", "");
+    for (const input of $("query-form").querySelectorAll("input[data-key]"))
+      filters[input.dataset.key] = input.value.trim();
+    const from = $("query-from").value.replaceAll("-", ""),
+      to = $("query-to").value.replaceAll("-", "");
     filters.StudyDate = from && from === to ? from : from || to ? `${from}-${to}` : "";
     return filters;
   }
@@ -101,19 +123,29 @@ export class QueryPanel {
     const kept = new Set(reply.studies.map((s) => s.uid));
     this.studies = reply.studies;
     this.selected = new Set([...this.selected].filter((uid) => kept.has(uid)));
-    $("query-rows").innerHTML = reply.studies.map((s, i) => `<tr data-index="${i}" data-uid="${esc(s.uid)}">
+    $("query-rows").innerHTML = reply.studies
+      .map(
+        (s, i) => `<tr data-index="${i}" data-uid="${esc(s.uid)}">
       <td>${esc(s.name)}</td><td>${esc(s.patient_id)}</td><td>${esc(s.birth_date)}</td><td>${esc(s.date)}</td>
       <td>${esc(s.modalities)}</td><td>${esc(s.description)}</td><td>${esc(s.accession)}</td>
       <td class="num">${s.instances ?? ""}</td>
-      <td class="${s.local ? "local" : ""}" title="${s.local ? `${s.local_images} instances in the local database` : "not in the local database"}">${s.local ? `local (${s.local_images})` : ""}</td></tr>`).join("");
+      <td class="${s.local ? "local" : ""}" title="${s.local ? `${s.local_images} instances in the local database` : "not in the local database"}">${s.local ? `local (${s.local_images})` : ""}</td></tr>`,
+      )
+      .join("");
     const shown = reply.studies.length;
-    this.status(!shown ? "No study matches." : reply.total > shown ? `${reply.total} studies, the first ${shown} shown`
-      : `${shown} stud${shown === 1 ? "y" : "ies"}`);
+    this.status(
+      !shown
+        ? "No study matches."
+        : reply.total > shown
+          ? `${reply.total} studies, the first ${shown} shown`
+          : `${shown} stud${shown === 1 ? "y" : "ies"}`,
+    );
     this.renderSelection();
   }
 
   clickRow(row, event) {
-    const index = Number(row.dataset.index), uid = row.dataset.uid;
+    const index = Number(row.dataset.index),
+      uid = row.dataset.uid;
     if (event.shiftKey && this.anchor !== null) {
       const [a, b] = [Math.min(this.anchor, index), Math.max(this.anchor, index)];
       this.selected = new Set(this.studies.slice(a, b + 1).map((s) => s.uid));
@@ -128,7 +160,8 @@ export class QueryPanel {
   }
 
   renderSelection() {
-    for (const row of $("query-rows").rows) row.classList.toggle("selected", this.selected.has(row.dataset.uid));
+    for (const row of $("query-rows").rows)
+      row.classList.toggle("selected", this.selected.has(row.dataset.uid));
     const count = this.selected.size;
     $("query-selection").textContent = count ? `${count} selected` : "";
     $("query-retrieve").disabled = $("query-retrieve-open").disabled = !count;
@@ -140,9 +173,13 @@ export class QueryPanel {
     $("activity").hidden = false;
     if (andOpen) this.close();
     const reply = await this.app.attempt(`retrieve from ${this.searched.location}`, () =>
-      post("retrieve", { location: this.searched.location, study_uids: uids, then: andOpen ? "open" : null }));
+      post("retrieve", { location: this.searched.location, study_uids: uids, then: andOpen ? "open" : null }),
+    );
     if (!reply) return;
-    for (const job of reply.jobs) { this.pendingJobs.add(job.jobID); this.app.applyJob(job); }
+    for (const job of reply.jobs) {
+      this.pendingJobs.add(job.jobID);
+      this.app.applyJob(job);
+    }
   }
 
   // A retrieve started here ended: search again so the rows say what is held here now.

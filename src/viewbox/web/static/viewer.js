@@ -7,29 +7,52 @@ const FIELDS = ["image_index", "window_center", "window_width", "zoom", "pan_x",
 
 // Window presets by modality (center / width, in modality units: Hounsfield for CT).
 const CT_PRESETS = [
-  ["Abdomen", 40, 400], ["Lung", -600, 1500], ["Bone", 400, 1800], ["Brain", 40, 80],
-  ["Mediastinum", 50, 350], ["Liver", 60, 160], ["Subdural", 75, 215], ["Stroke", 32, 8],
+  ["Abdomen", 40, 400],
+  ["Lung", -600, 1500],
+  ["Bone", 400, 1800],
+  ["Brain", 40, 80],
+  ["Mediastinum", 50, 350],
+  ["Liver", 60, 160],
+  ["Subdural", 75, 215],
+  ["Stroke", 32, 8],
 ];
 // The file's own windows (Window Center/Width with their explanations), when it has several.
 export function presetsFor(modality, fileWindows = []) {
-  const own = fileWindows.length > 1
-    ? fileWindows.map(([c, w, name], i) => [name || `File window ${i + 1}`, c, w]) : [];
+  const own =
+    fileWindows.length > 1
+      ? fileWindows.map(([c, w, name], i) => [name || `File window ${i + 1}`, c, w])
+      : [];
   const base = [["Default (file)", null, null], ...own, ["Full dynamic", "range", "range"]];
   if (modality === "CT") return base.concat(CT_PRESETS);
-  if (modality === "PT" || modality === "NM") return base.concat([["SUV 0–5", 2.5, 5], ["SUV 0–10", 5, 10]]);
+  if (modality === "PT" || modality === "NM")
+    return base.concat([
+      ["SUV 0–5", 2.5, 5],
+      ["SUV 0–10", 5, 10],
+    ]);
   return base;
 }
 
 function parseWindows(header) {
-  try { return header ? JSON.parse(decodeURIComponent(header)) : []; } catch { return []; }
+  try {
+    return header ? JSON.parse(decodeURIComponent(header)) : [];
+  } catch {
+    return [];
+  }
 }
 
 // Decoded frames shared by every viewer of the tab, least recently used evicted first.
 class FrameCache {
-  constructor(limitPixels = 80e6) { this.map = new Map(); this.pixels = 0; this.limit = limitPixels; }
+  constructor(limitPixels = 80e6) {
+    this.map = new Map();
+    this.pixels = 0;
+    this.limit = limitPixels;
+  }
   get(url) {
     const entry = this.map.get(url);
-    if (entry) { this.map.delete(url); this.map.set(url, entry); }
+    if (entry) {
+      this.map.delete(url);
+      this.map.set(url, entry);
+    }
     return entry;
   }
   set(url, entry) {
@@ -38,7 +61,8 @@ class FrameCache {
     this.pixels += entry.size;
     for (const [key, old] of this.map) {
       if (this.pixels <= this.limit || this.map.size <= 4) break;
-      this.map.delete(key); this.pixels -= old.size;
+      this.map.delete(key);
+      this.pixels -= old.size;
       if (old.bitmap && old.bitmap.close) old.bitmap.close();
     }
   }
@@ -54,15 +78,24 @@ async function loadFrame(url) {
     const response = await fetch(url, { cache: "no-store" });
     if (!response.ok) {
       let message = response.statusText;
-      try { message = (await response.json()).message || message; } catch { /* not JSON */ }
+      try {
+        message = (await response.json()).message || message;
+      } catch {
+        /* not JSON */
+      }
       return { url, error: message, status: response.status, size: 1 };
     }
     const header = (name) => Number(response.headers.get(name));
     const bitmap = await createImageBitmap(await response.blob());
     const entry = {
-      url, bitmap, size: bitmap.width * bitmap.height,
-      wc: header("X-Window-Center"), ww: header("X-Window-Width"),
-      rangeCenter: header("X-Range-Center"), rangeWidth: header("X-Range-Width"), count: header("X-Frame-Count"),
+      url,
+      bitmap,
+      size: bitmap.width * bitmap.height,
+      wc: header("X-Window-Center"),
+      ww: header("X-Window-Width"),
+      rangeCenter: header("X-Range-Center"),
+      rangeWidth: header("X-Range-Width"),
+      count: header("X-Frame-Count"),
       fileWindows: parseWindows(response.headers.get("X-File-Windows")),
     };
     frames.set(url, entry);
@@ -76,19 +109,19 @@ export class ViewerView {
   constructor(app, state) {
     this.app = app;
     this.id = state.id;
-    this.server = state;           // last state the workstation confirmed
-    this.local = { ...state };     // what is drawn (user changes apply at once)
-    this.queued = {};              // changes not sent yet
-    this.inflight = null;          // changes sent, not yet confirmed
-    this.frame = null;             // the frame entry drawn
-    this.wanted = null;            // URL of the frame that should be drawn
+    this.server = state; // last state the workstation confirmed
+    this.local = { ...state }; // what is drawn (user changes apply at once)
+    this.queued = {}; // changes not sent yet
+    this.inflight = null; // changes sent, not yet confirmed
+    this.frame = null; // the frame entry drawn
+    this.wanted = null; // URL of the frame that should be drawn
     this.cine = null;
     this.build();
   }
 
   // -- DOM -------------------------------------------------------------------------------------
   build() {
-    const el = this.el = document.createElement("div");
+    const el = (this.el = document.createElement("div"));
     el.className = "viewer";
     el.dataset.viewerId = this.id;
     el.innerHTML = `<canvas></canvas><div class="overlay tl"></div><div class="overlay tr"></div>
@@ -97,7 +130,12 @@ export class ViewerView {
     this.canvas = el.querySelector("canvas");
     this.slider = el.querySelector(".slider");
     this.errorBox = el.querySelector(".error");
-    this.corners = { tl: el.querySelector(".tl"), tr: el.querySelector(".tr"), bl: el.querySelector(".bl"), br: el.querySelector(".br") };
+    this.corners = {
+      tl: el.querySelector(".tl"),
+      tr: el.querySelector(".tr"),
+      bl: el.querySelector(".bl"),
+      br: el.querySelector(".br"),
+    };
     this.slider.addEventListener("input", () => this.change({ image_index: Number(this.slider.value) }));
     this.slider.addEventListener("pointerdown", () => this.app.focusViewer(this.id));
     this.canvas.addEventListener("pointerdown", (event) => this.pointerDown(event));
@@ -114,7 +152,9 @@ export class ViewerView {
     this.el.remove();
   }
 
-  get series() { return this.app.seriesInfo(this.local.series.series_pk); }
+  get series() {
+    return this.app.seriesInfo(this.local.series.series_pk);
+  }
   get count() {
     const s = this.local.series;
     return (this.frame && this.frame.count) || s.number_of_frames || s.number_of_images || 1;
@@ -127,11 +167,16 @@ export class ViewerView {
     const busy = new Set([...Object.keys(this.queued), ...Object.keys(this.inflight || {})]);
     for (const key of FIELDS) if (!busy.has(key)) this.local[key] = state[key];
     this.local.series = state.series;
-    if (seriesChanged) { this.frame = null; this.stopCine(); }
+    if (seriesChanged) {
+      this.frame = null;
+      this.stopCine();
+    }
     this.update();
   }
 
-  setFocused(focused) { this.el.classList.toggle("focused", focused); }
+  setFocused(focused) {
+    this.el.classList.toggle("focused", focused);
+  }
 
   // -- changes by the user ----------------------------------------------------------------------
   change(patch) {
@@ -163,11 +208,21 @@ export class ViewerView {
     this.flush();
   }
 
-  step(delta) { this.change({ image_index: this.local.image_index + delta }); }
-  toIndex(index) { this.change({ image_index: index }); }
-  zoomBy(factor) { this.change({ zoom: Math.max(0.05, Math.min(40, this.local.zoom * factor)) }); }
-  toggleInvert() { this.change({ invert: !this.local.invert }); }
-  reset() { this.change({ window_center: null, window_width: null, zoom: 1, pan_x: 0, pan_y: 0, invert: false }); }
+  step(delta) {
+    this.change({ image_index: this.local.image_index + delta });
+  }
+  toIndex(index) {
+    this.change({ image_index: index });
+  }
+  zoomBy(factor) {
+    this.change({ zoom: Math.max(0.05, Math.min(40, this.local.zoom * factor)) });
+  }
+  toggleInvert() {
+    this.change({ invert: !this.local.invert });
+  }
+  reset() {
+    this.change({ window_center: null, window_width: null, zoom: 1, pan_x: 0, pan_y: 0, invert: false });
+  }
   applyPreset(center, width) {
     if (center === "range") {
       if (!this.frame || this.frame.error) return;
@@ -177,22 +232,35 @@ export class ViewerView {
     }
   }
 
-  toggleCine(fps = 12) { this.cine ? this.stopCine() : this.startCine(fps); }
+  toggleCine(fps = 12) {
+    this.cine ? this.stopCine() : this.startCine(fps);
+  }
   startCine(fps) {
     if (this.count < 2) return;
     for (let i = 0; i < Math.min(this.count, 200); i++) loadFrame(this.frameUrl(i)).catch(() => {});
-    this.cine = setInterval(() => this.change({ image_index: (this.local.image_index + 1) % this.count }), 1000 / fps);
+    this.cine = setInterval(
+      () => this.change({ image_index: (this.local.image_index + 1) % this.count }),
+      1000 / fps,
+    );
     this.app.cineChanged();
   }
   stopCine() {
-    if (this.cine) { clearInterval(this.cine); this.cine = null; this.app.cineChanged(); }
+    if (this.cine) {
+      clearInterval(this.cine);
+      this.cine = null;
+      this.app.cineChanged();
+    }
   }
 
   pointerDown(event) {
     event.preventDefault();
     this.app.focusViewer(this.id);
-    const mode = event.button === 2 || (event.button === 0 && (event.ctrlKey || event.metaKey)) ? "zoom"
-      : event.button === 1 || (event.button === 0 && event.shiftKey) ? "pan" : "window";
+    const mode =
+      event.button === 2 || (event.button === 0 && (event.ctrlKey || event.metaKey))
+        ? "zoom"
+        : event.button === 1 || (event.button === 0 && event.shiftKey)
+          ? "pan"
+          : "window";
     const start = { x: event.clientX, y: event.clientY, ...this.local };
     const frame = this.frame && !this.frame.error ? this.frame : null;
     if (mode === "window" && !frame) return;
@@ -202,13 +270,20 @@ export class ViewerView {
     const scale = this.drawScale();
     this.canvas.setPointerCapture(event.pointerId);
     const move = (e) => {
-      const dx = e.clientX - start.x, dy = e.clientY - start.y;
+      const dx = e.clientX - start.x,
+        dy = e.clientY - start.y;
       if (mode === "window") {
-        this.change({ window_center: round(startCenter + dy * perPixel), window_width: round(Math.max(1, startWidth + dx * perPixel)) });
+        this.change({
+          window_center: round(startCenter + dy * perPixel),
+          window_width: round(Math.max(1, startWidth + dx * perPixel)),
+        });
       } else if (mode === "zoom") {
         this.change({ zoom: Math.max(0.05, Math.min(40, start.zoom * Math.exp(-dy / 150))) });
       } else if (scale) {
-        this.change({ pan_x: start.pan_x + (dx * devicePixelRatio) / scale, pan_y: start.pan_y + (dy * devicePixelRatio) / scale });
+        this.change({
+          pan_x: start.pan_x + (dx * devicePixelRatio) / scale,
+          pan_y: start.pan_y + (dy * devicePixelRatio) / scale,
+        });
       }
     };
     const up = () => {
@@ -223,7 +298,10 @@ export class ViewerView {
 
   wheel(event) {
     event.preventDefault();
-    if (event.ctrlKey || event.metaKey) { this.zoomBy(event.deltaY < 0 ? 1.1 : 1 / 1.1); return; }
+    if (event.ctrlKey || event.metaKey) {
+      this.zoomBy(event.deltaY < 0 ? 1.1 : 1 / 1.1);
+      return;
+    }
     this.app.focusViewer(this.id);
     this.step(event.deltaY > 0 ? 1 : event.deltaY < 0 ? -1 : 0);
   }
@@ -260,14 +338,22 @@ export class ViewerView {
       while (true) {
         const url = this.wanted;
         let entry;
-        try { entry = await loadFrame(url); } catch (error) { entry = { url, error: String(error), size: 1 }; }
+        try {
+          entry = await loadFrame(url);
+        } catch (error) {
+          entry = { url, error: String(error), size: 1 };
+        }
         if (url === this.wanted || !this.frame) {
-          this.frame = entry; this.draw(); this.overlay();
-          if (this.el.classList.contains("focused")) this.app.renderViewerTools();  // the file's windows
+          this.frame = entry;
+          this.draw();
+          this.overlay();
+          if (this.el.classList.contains("focused")) this.app.renderViewerTools(); // the file's windows
         }
         if (url === this.wanted) break;
       }
-    } finally { this.fetching = false; }
+    } finally {
+      this.fetching = false;
+    }
     this.prefetch();
   }
 
@@ -289,7 +375,10 @@ export class ViewerView {
     const canvas = this.canvas;
     const width = Math.max(1, Math.round(this.el.clientWidth * devicePixelRatio));
     const height = Math.max(1, Math.round(this.el.clientHeight * devicePixelRatio));
-    if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
     const ctx = canvas.getContext("2d");
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = "#000";
@@ -298,7 +387,8 @@ export class ViewerView {
     this.errorBox.hidden = !(frame && frame.error);
     if (frame && frame.error) {
       this.errorBox.textContent = `⚠ This image cannot be displayed\n${frame.error}`;
-      ctx.strokeStyle = "#5a3a10"; ctx.lineWidth = 2;
+      ctx.strokeStyle = "#5a3a10";
+      ctx.lineWidth = 2;
       ctx.strokeRect(width * 0.1, height * 0.1, width * 0.8, height * 0.8);
       this.canvas.dataset.drawn = this.wanted === frame.url ? "error" : "stale";
       this.canvas.dataset.url = frame.url;
@@ -306,8 +396,10 @@ export class ViewerView {
     }
     if (!frame || !frame.bitmap) return;
     const scale = this.drawScale();
-    const w = frame.bitmap.width * scale, h = frame.bitmap.height * scale;
-    const cx = width / 2 + this.local.pan_x * scale, cy = height / 2 + this.local.pan_y * scale;
+    const w = frame.bitmap.width * scale,
+      h = frame.bitmap.height * scale;
+    const cx = width / 2 + this.local.pan_x * scale,
+      cy = height / 2 + this.local.pan_y * scale;
     ctx.imageSmoothingEnabled = scale < 4;
     ctx.drawImage(frame.bitmap, cx - w / 2, cy - h / 2, w, h);
     this.canvas.dataset.rect = [cx - w / 2, cy - h / 2, w, h].map(Math.round).join(",");
@@ -316,20 +408,33 @@ export class ViewerView {
   }
 
   overlay() {
-    const s = this.local, info = this.series, study = info && info.study;
+    const s = this.local,
+      info = this.series,
+      study = info && info.study;
     const count = this.count;
     this.slider.max = String(Math.max(0, count - 1));
     this.slider.value = String(s.image_index);
     this.slider.hidden = count < 2;
     const frame = this.frame && !this.frame.error ? this.frame : null;
-    const wc = s.window_center ?? frame?.wc, ww = s.window_width ?? frame?.ww;
-    this.corners.tl.textContent = study ? `${study.name || "(no name)"}\n${study.patient_id}${study.birth_date ? "  " + study.birth_date : ""}` : "";
-    this.corners.tr.textContent = study ? `${study.description || ""}\n${study.date || ""}\n${info.description || ""}${info.number != null ? "  Se " + info.number : ""}` : "";
+    const wc = s.window_center ?? frame?.wc,
+      ww = s.window_width ?? frame?.ww;
+    this.corners.tl.textContent = study
+      ? `${study.name || "(no name)"}\n${study.patient_id}${study.birth_date ? "  " + study.birth_date : ""}`
+      : "";
+    this.corners.tr.textContent = study
+      ? `${study.description || ""}\n${study.date || ""}\n${info.description || ""}${info.number != null ? "  Se " + info.number : ""}`
+      : "";
     this.corners.bl.textContent = `Im ${s.image_index + 1}/${count}\nWL ${fmt(wc)} WW ${fmt(ww)}${s.invert ? "  INV" : ""}\nZoom ${Math.round(s.zoom * 100)}%`;
     this.corners.br.textContent = `${s.series.modality || ""}${this.cine ? "\n▶ cine" : ""}`;
     this.el.dataset.imageIndex = s.image_index;
   }
 }
 
-function round(value) { return Math.round(value * 10) / 10; }
-function fmt(value) { return value === undefined || value === null || Number.isNaN(value) ? "–" : String(Math.round(value * 10) / 10); }
+function round(value) {
+  return Math.round(value * 10) / 10;
+}
+function fmt(value) {
+  return value === undefined || value === null || Number.isNaN(value)
+    ? "–"
+    : String(Math.round(value * 10) / 10);
+}
