@@ -18,7 +18,7 @@ export TCP_NODELAY=1
 PYTHON=python3; [ -x .venv/bin/python ] && PYTHON=.venv/bin/python  # setup.sh's venv, if it made one
 # Conventions first (lint + import order): a change that breaks them fails like a failing test.
 "$PYTHON" -m ruff check --quiet src tests bench
-PRETTIER=tools/web/node_modules/.bin/prettier  # installed by setup.sh (npm ci --prefix tools/web)
-[ -x "$PRETTIER" ] || { echo "$PRETTIER is missing: run npm ci --prefix tools/web (scripts/setup.sh does)" >&2; exit 1; }
+PRETTIER=tools/web/node_modules/.bin/prettier  # setup.sh installs it (npm ci --prefix tools/web)
+[ -x "$PRETTIER" ] || npm ci --prefix tools/web --no-audit --no-fund --loglevel=error  # a new work tree
 "$PRETTIER" --check --log-level warn src/viewbox/web/static
 "$PYTHON" -m pytest -q -p no:cacheprovider "$@"
