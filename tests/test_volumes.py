@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.volumes import StackLayout, ct_series, ramp, sphere
+from helpers.volumes import StackLayout, ct_series, ramp, sphere, write_series
 from viewbox.render import source_from_dataset
 from viewbox.volumes import (
     PLANE_NAMES,
@@ -20,7 +20,16 @@ from viewbox.volumes import (
     reslice,
     standard_plane,
 )
+from viewbox.volumes.geometry import FramePlacement
 from viewbox.volumes.reslice import rotation_matrix
+from viewbox.volumes.stacks import (
+    depth_between,
+    load_volume,
+    position_at,
+    read_placements,
+    reference_line,
+    slice_center,
+)
 
 TOLERANCE = 0.02  # stored values are quantised to Rescale Slope 0.01
 
@@ -178,3 +187,43 @@ def test_fast_axis_aligned_path_equals_the_general_sampler(plane):
     rows, columns = reformat.values.shape
     grid = np.stack([[reformat.point_at(r, c) for c in range(columns)] for r in range(rows)])
     np.testing.assert_allclose(reformat.values, volume.sample(grid), atol=1e-3)
+
+
+def placement(position, row=(1.0, 0.0, 0.0), column=(0.0, 1.0, 0.0), rows=100, columns=80, spacing=0.5):
+    return FramePlacement(np.array(position, dtype=float), np.array(row), np.array(column), spacing, spacing,
+                          rows, columns)
+
+
+def test_reference_line_of_a_coronal_slice_on_an_axial_image():
+    axial = placement((-20.0, -25.0, 10.0))
+    coronal = placement((-30.0, -5.0, 40.0), column=(0.0, 0.0, -1.0))  # the plane y = -5
+    (row0, column0), (row1, column1) = reference_line(axial, coronal)
+    assert row0 == pytest.approx(40.0) and row1 == pytest.approx(40.0)  # (-5 - -25) / 0.5
+    assert sorted((column0, column1)) == pytest.approx([0.0, 79.0])
+    assert reference_line(axial, placement((0.0, 0.0, 50.0))) is None  # parallel: no line
+    assert reference_line(axial, placement((-30.0, 500.0, 40.0), column=(0.0, 0.0, -1.0))) is None  # misses it
+
+
+def test_scrolling_in_step_goes_by_patient_position_not_index():
+    first = [placement((0.0, 0.0, 2.5 * k)) for k in range(40)]  # z 0 … 97.5
+    second = [placement((0.0, 0.0, 50.0 + 5.0 * k)) for k in range(10)]  # z 50 … 95, coarser
+    normal = np.array([0.0, 0.0, 1.0])
+    assert position_at(second, slice_center(first[24]), normal) == 2  # z 60
+    assert position_at(second, slice_center(first[4]), normal) is None  # z 10: not in the second series
+    sagittal = [placement((5.0 * k, 0.0, 0.0), row=(0.0, 1.0, 0.0), column=(0.0, 0.0, -1.0)) for k in range(5)]
+    assert position_at(sagittal, slice_center(first[10]), normal) is None  # not parallel: does not follow
+    offset = depth_between(first[0], second[0])  # line the two up where they start
+    assert offset == pytest.approx(50.0)
+    assert position_at(second, slice_center(first[2]), normal, offset) == 1  # z 5 + 50 = 55
+
+
+def test_series_volume_and_placements_from_stored_files(tmp_path):
+    datasets = ct_series(StackLayout(depths=tuple(2.5 * k for k in range(12))), ramp)
+    paths = write_series(datasets[::-1], tmp_path)  # stored in reverse order
+    images = [{"rel_path": path.name, "number_of_frames": 1} for path in paths]
+    placements = read_placements(images + [{"rel_path": "missing.dcm", "number_of_frames": 1}], tmp_path)
+    assert placements[-1] is None
+    assert [p.position[2] for p in placements[:-1]] == pytest.approx([2.5 * k - 30 for k in range(11, -1, -1)])
+    volume = load_volume(images, tmp_path)
+    assert volume.sources == tuple(range(11, -1, -1))  # slice k is viewer position 11 - k
+    assert volume.value_at(volume.center) == pytest.approx(float(ramp(volume.center)), abs=TOLERANCE)
