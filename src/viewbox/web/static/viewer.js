@@ -68,6 +68,9 @@ class FrameCache {
   }
 }
 const frames = new FrameCache();
+// Background loading of a series: how many frames at most, and how many requests at once.
+const PREFETCH_LIMIT = 400;
+const PREFETCH_REQUESTS = 3;
 const loading = new Map(); // url → promise
 
 async function loadFrame(url) {
@@ -357,11 +360,28 @@ export class ViewerView {
     this.prefetch();
   }
 
+  // After the shown frame: the rest of the series, nearest first and ahead of the scrolling
+  // direction first, a few requests at a time, so scrolling through a loaded series is drawn
+  // from memory at the screen's rate. A change of window or series starts over.
   prefetch() {
+    const key = this.frameUrl(0);
     const index = this.local.image_index;
-    for (const next of [index + 1, index + 2, index - 1, index + 3]) {
-      if (next >= 0 && next < this.count) loadFrame(this.frameUrl(next)).catch(() => {});
+    const direction = index >= (this.lastIndex ?? index) ? 1 : -1;
+    this.lastIndex = index;
+    const order = [];
+    for (let distance = 1; distance < this.count; distance++) {
+      for (const next of [index + direction * distance, index - direction * distance]) {
+        if (next >= 0 && next < this.count && order.length < PREFETCH_LIMIT) order.push(next);
+      }
     }
+    const queue = order.map((i) => this.frameUrl(i)).filter((url) => !frames.get(url));
+    const token = (this.prefetchToken = {});
+    const worker = async () => {
+      while (queue.length && this.prefetchToken === token && this.frameUrl(0) === key) {
+        await loadFrame(queue.shift()).catch(() => {});
+      }
+    };
+    for (let i = 0; i < PREFETCH_REQUESTS; i++) worker();
   }
 
   drawScale() {
