@@ -227,3 +227,14 @@ def test_series_volume_and_placements_from_stored_files(tmp_path):
     volume = load_volume(images, tmp_path)
     assert volume.sources == tuple(range(11, -1, -1))  # slice k is viewer position 11 - k
     assert volume.value_at(volume.center) == pytest.approx(float(ramp(volume.center)), abs=TOLERANCE)
+
+
+def test_plain_pixel_bytes_and_the_decoder_give_the_same_volume():
+    layout = StackLayout(depths=(0.0, 2.5, 5.0, 7.5))
+    fast, _ = volume_of(layout, value=sphere([0, 0, -25], 8.0, inside=10.0, outside=-10.0), shuffle=False)
+    datasets = ct_series(layout, sphere([0, 0, -25], 8.0, inside=10.0, outside=-10.0))
+    for dataset in datasets:
+        dataset.BitsStored, dataset.HighBit = 12, 11  # sign extension needed: the decoder's path
+    slow = build_volume([(source_from_dataset(d), 0, i) for i, d in enumerate(datasets)])
+    np.testing.assert_array_equal(fast.values, slow.values)
+    assert np.unique(fast.values).tolist() == [-10.0, 10.0]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from scipy import ndimage
 
 from ..render import FrameSource, RenderError, Window
@@ -78,22 +79,63 @@ def build_volume(frames: Sequence[tuple[FrameSource, int, Hashable]]) -> Volume:
     geometry = stack_geometry([placement_of(source.dataset, frame) for source, frame, _ in frames])
     ordered = [frames[i] for i in geometry.order]
 
-    def decode(item: tuple[FrameSource, int, Hashable]) -> np.ndarray:
-        source, frame, _ = item
-        decoded = source.decode(frame)
-        return np.asarray(source.modality_values(decoded.pixels, frame), dtype=np.float32)
+    values = np.empty((len(ordered), geometry.rows, geometry.columns), dtype=np.float32)
+
+    def fill(k: int) -> None:
+        source, frame, _ = ordered[k]
+        _modality_values_into(source, frame, values[k])
 
     try:
         with ThreadPoolExecutor(DECODE_THREADS) as pool:
-            slices = list(pool.map(decode, ordered))
+            list(pool.map(fill, range(len(ordered))))
     except RenderError as exc:
         raise VolumeError(f"a slice cannot be decoded: {exc}") from exc
-    values = np.stack(slices)
     middle_source, middle_frame, _ = ordered[len(ordered) // 2]
     window = middle_source.window_for(middle_frame) or _range_window(values)
     dataset = middle_source.dataset
     return Volume(values, geometry, tuple(key for _, _, key in ordered), window,
                   str(dataset.get("FrameOfReferenceUID") or ""), str(dataset.get("Modality") or ""))
+
+
+def _modality_values_into(source: FrameSource, frame: int, out: np.ndarray) -> None:
+    """One frame's modality values written into `out` (float32). Uncompressed little-endian
+    frames are read straight from the pixel bytes and rescaled in place: most of a cold volume's
+    cost otherwise; everything else goes through the display pipeline's own decoding."""
+    stored = _plain_stored_values(source, frame)
+    slope_intercept = source.rescale_for(frame) if source.dataset.get("ModalityLUTSequence") is None else None
+    if stored is None or slope_intercept is None:
+        decoded = source.decode(frame)
+        out[...] = source.modality_values(decoded.pixels, frame)
+        return
+    slope, intercept = slope_intercept
+    out[...] = stored
+    if slope != 1.0:
+        out *= np.float32(slope)
+    if intercept != 0.0:
+        out += np.float32(intercept)
+
+
+_PLAIN_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+
+
+def _plain_stored_values(source: FrameSource, frame: int) -> np.ndarray | None:
+    """The stored values of an uncompressed little-endian grayscale frame whose bits fill their
+    words (no sign extension or masking needed), as a view on the pixel bytes; else None."""
+    dataset = source.dataset
+    try:
+        if (dataset.file_meta.TransferSyntaxUID not in _PLAIN_SYNTAXES or source.samples_per_pixel != 1
+                or int(dataset.BitsAllocated) not in (8, 16) or source.bits_stored != int(dataset.BitsAllocated)):
+            return None
+        kind = "i" if int(dataset.get("PixelRepresentation") or 0) else "u"
+        dtype = np.dtype(f"<{kind}{int(dataset.BitsAllocated) // 8}")
+        size = source.rows * source.columns
+        data = dataset.PixelData
+        if not isinstance(data, bytes) or len(data) < size * dtype.itemsize * source.number_of_frames:
+            return None
+        return np.frombuffer(data, dtype=dtype, count=size, offset=frame * size * dtype.itemsize).reshape(
+            source.rows, source.columns)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _range_window(values: np.ndarray) -> Window:
