@@ -15,7 +15,7 @@ from helpers.samples import manifest
 from viewbox.db import schema
 from viewbox.errors import ImportFailure
 from viewbox.library import element
-from viewbox.library.store import study_modality
+from viewbox.library.derived import study_modality
 
 # Files of the corpus that are DICOM but unusable: they must end up in QUARANTINE with a reason.
 EXPECTED_QUARANTINE = {
@@ -223,7 +223,7 @@ def test_delete_study_removes_everything(workstation, samples):
     workstation.import_paths([samples / "pydicom/test_files/dicomdirtests"])
     studies = study_rows(workstation)
     victim = max(studies, key=lambda s: s["number_of_images"])
-    workstation.library.add_to_album("Interesting Cases", [victim["pk"], studies[0]["pk"]])
+    workstation.library.albums.add("Interesting Cases", [victim["pk"], studies[0]["pk"]])
     files_before = len(list(workstation.database.files_dir.rglob("*.dcm")))
     workstation.library.delete_studies([victim["pk"]])
     assert len(study_rows(workstation)) == 5

@@ -26,13 +26,13 @@ def test_albums_are_created_filled_and_emptied(workstation, samples):
     workstation.import_paths([samples / "pydicom/test_files/dicomdirtests"])
     pks = study_pks(workstation)[:3]
     library = workstation.library
-    assert library.create_album("  Teaching files ") == "Teaching files"
+    assert library.albums.create("  Teaching files ") == "Teaching files"
     album = queries.album_by_name(workstation.database, "Teaching files")
     assert not album["smart_album"] and album["name__cd"] == "teaching files"
-    assert library.add_to_album("Teaching files", pks + pks[:1]) == 3
-    assert library.add_to_album("Teaching files", pks[:2]) == 0
+    assert library.albums.add("Teaching files", pks + pks[:1]) == 3
+    assert library.albums.add("Teaching files", pks[:2]) == 0
     assert members(workstation, "Teaching files") == set(pks)
-    assert library.remove_from_album("Teaching files", pks[:2] + [10**9]) == 2
+    assert library.albums.remove("Teaching files", pks[:2] + [10**9]) == 2
     assert members(workstation, "Teaching files") == {pks[2]}
     assert len(study_pks(workstation)) == 6  # removing from an album keeps the study
 
@@ -44,15 +44,15 @@ def test_albums_are_created_filled_and_emptied(workstation, samples):
 def test_album_names_that_would_be_ambiguous_or_empty_are_refused(workstation, name, reason):
     before = queries.albums(workstation.database)
     with pytest.raises(BadRequest, match=reason):
-        workstation.library.create_album(name)
+        workstation.library.albums.create(name)
     assert queries.albums(workstation.database) == before
-    assert workstation.library.create_album("x" * 64) == "x" * 64
+    assert workstation.library.albums.create("x" * 64) == "x" * 64
 
 
 def test_smart_and_unknown_albums_have_no_members_to_change(workstation, samples):
     workstation.import_paths([samples / "pydicom/test_files/CT_small.dcm"])
     [pk] = study_pks(workstation)
-    for change in (workstation.library.add_to_album, workstation.library.remove_from_album):
+    for change in (workstation.library.albums.add, workstation.library.albums.remove):
         with pytest.raises(BadRequest, match="smart album"):
             change("Just Opened", [pk])
         with pytest.raises(NotFound):

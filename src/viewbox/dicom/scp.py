@@ -256,7 +256,7 @@ def store_part10(workstation, encoded: bytes) -> str:
     Returns 'imported' or 'already_present'; ImportFailure when the header is unusable.
     """
     library = workstation.library
-    _, staged = library.stage_received((encoded,), lambda: read_part10(encoded))
+    _, staged = library.files.stage_received((encoded,), lambda: read_part10(encoded))
     return _commit_one(library, staged)
 
 
@@ -317,7 +317,7 @@ def store_received(workstation, event) -> str:
     if not isinstance(dataset, BytesIO) or transfer_syntax == _DEFLATED:
         return store_part10(workstation, received_part10(event))
     with dataset.getbuffer() as received:
-        _, staged = workstation.library.stage_received(
+        _, staged = workstation.library.files.stage_received(
             (_received_meta(event), received),
             lambda: read_received(dataset, transfer_syntax))
     return _commit_one(workstation.library, staged)

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from ..errors import BadRequest, ImportFailure
 from ..pydicom_setup import lenient_pydicom
+from .files import Copy
 from .instance import NotDicom, read_instance_from
-from .store import Copy, Library, utcnow
+from .store import Library, utcnow
 
 BATCH_SIZE = 64
 # One worker per core: the copies and their writeback keep the kernel busy on every core, and more
@@ -124,9 +125,9 @@ class Importer:
                 size = os.fstat(fp.fileno()).st_size
                 instance = read_instance_from(fp, source, size)
                 ours = source.startswith(self._temp_prefix)
-                linked = (self.library.link_in(instance, Path(source), size, ours=ours)
+                linked = (self.library.files.link_in(instance, Path(source), size, ours=ours)
                           if ours or self.link else None)
-                return "ok", linked or self.library.copy_in(instance, Path(source), fp.fileno(), size)
+                return "ok", linked or self.library.files.copy_in(instance, Path(source), fp.fileno(), size)
         except NotDicom:
             return "not_dicom", None
         except ImportFailure as exc:
@@ -242,7 +243,7 @@ class Importer:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        placed = self.library.place([copy for _, copy in batch])
+        placed = self.library.files.place([copy for _, copy in batch])
         staged, staged_sources = [], []
         for item, (source, _) in zip(placed, batch, strict=False):
             if item is None:

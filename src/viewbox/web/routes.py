@@ -573,17 +573,17 @@ class WebUI:
         name = body.get("name")
         if not isinstance(name, str):
             raise BadRequest("name must be a string")
-        created = await run_in_threadpool(self.workstation.library.create_album, name)
+        created = await run_in_threadpool(self.workstation.library.albums.create, name)
         self.hub.publish("library", {"kind": "albums", "album": created})
         return _ok({"error": "0", "name": created})
 
     @_answers
     async def add_to_album(self, request: Request) -> Response:
-        return await self._change_album(request, self.workstation.library.add_to_album, "added")
+        return await self._change_album(request, self.workstation.library.albums.add, "added")
 
     @_answers
     async def remove_from_album(self, request: Request) -> Response:
-        return await self._change_album(request, self.workstation.library.remove_from_album, "removed")
+        return await self._change_album(request, self.workstation.library.albums.remove, "removed")
 
     async def _change_album(self, request: Request, change: Callable[[str, list[int]], int], counted: str) -> Response:
         """Add or remove studies through the Library, then tell every tab (album counts, lists)."""
