@@ -16,6 +16,7 @@ from .db.database import Database
 from .jobs import JobRunner
 from .library import Importer, ImportReport, Library, ZipLimits
 from .library.instance import Instance
+from .volumes.stacks import SeriesVolumes
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Workstation:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.workspace = Workspace()
+        self.volumes = SeriesVolumes(settings.volume_cache_mb * 2**20)
         self.jobs = JobRunner()
         self._stored_listeners: list[Callable[[list[Instance]], None]] = []
         self._deleted_listeners: list[Callable[[list[str]], None]] = []

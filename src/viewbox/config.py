@@ -82,6 +82,8 @@ class Settings:
     download_timeout: float = 240.0
     zip_max_entries: int = 100_000
     zip_max_unpacked_bytes: int = 8 * 1024**3
+    # viewers: volumes (MPR, MIP) kept in memory, oldest dropped first beyond this
+    volume_cache_mb: int = 1024
 
     @property
     def data_dir(self) -> Path:
@@ -95,7 +97,7 @@ class Settings:
 _FIELDS = {f.name: f for f in fields(Settings)}
 _PATHS = {"data_root", "plugins_dir", "tls_cert", "tls_key", "audit_log"}
 _INTS = {"port", "dicom_port", "max_body_bytes", "download_max_bytes", "zip_max_entries",
-         "zip_max_unpacked_bytes"}
+         "zip_max_unpacked_bytes", "volume_cache_mb"}
 _FLOATS = {"download_timeout"}
 _BOOLS = {"close_all_before_open", "conventional_precedence", "dicom_enabled"}
 _LISTS = {"allowed_db_roots", "retrieve_on_display", "allow_clients", "allowed_hosts",

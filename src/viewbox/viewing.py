@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from . import priors
 from .library import queries
 from .workspace import SeriesRef, Viewer
 
@@ -48,7 +49,7 @@ def open_study(workstation, study: dict, *, close_others: bool | None = None) ->
 
 
 def open_series(workstation, series_rows: Iterable[dict], *, close_others: bool | None = None,
-                rows: int | None = None, columns: int | None = None) -> list[Viewer]:
+                rows: int | None = None, columns: int | None = None, mode: str = "2d") -> list[Viewer]:
     """Open one viewer per series row (DisplaySeries, tiling, the UI)."""
     pairs = []
     for series in series_rows:
@@ -61,7 +62,41 @@ def open_series(workstation, series_rows: Iterable[dict], *, close_others: bool 
     if close_others is None:
         close_others = workstation.settings.close_all_before_open
     workstation.library.mark_opened({ref.study_pk for ref in refs})
-    return workstation.workspace.open_series(refs, close_others=close_others, rows=rows, columns=columns)
+    return workstation.workspace.open_series(refs, close_others=close_others, rows=rows, columns=columns,
+                                             mode=mode)
+
+
+def open_mpr(workstation, series: dict) -> list[Viewer]:
+    """Open a series as a volume: one viewer showing axial, coronal and sagittal planes through
+    a crosshair at the volume's centre (the viewer fills the screen)."""
+    return open_series(workstation, [series], close_others=True, rows=1, columns=1, mode="mpr")
+
+
+def volume_series(workstation, study: dict) -> dict | None:
+    """The series of a study to open as a volume: the image series with the most frames."""
+    candidates = image_series(workstation, study)
+    if not candidates:
+        return None
+    frames = queries.series_frame_counts(workstation.database, [s["pk"] for s in candidates])
+    return max(candidates, key=lambda s: (frames.get(s["pk"], 0), -(s["series_number"] or 0)))
+
+
+def open_comparison(workstation, study: dict, prior: dict | None = None) -> list[Viewer]:
+    """A study beside the patient's prior: each image series of the study (two at most) left,
+    its prior counterpart right, scrolling in step (by position within one Frame of Reference;
+    otherwise once the user links them). Without a prior the study opens as usual."""
+    prior = prior or priors.prior_study(workstation, study)
+    if prior is None:
+        return open_study(workstation, study)
+    pairs = [(now, before) for now, before in priors.pair_series(
+        image_series(workstation, study), image_series(workstation, prior)) if before is not None][:2]
+    if not pairs:
+        first = image_series(workstation, study)[:1] + image_series(workstation, prior)[:1]
+        return open_series(workstation, first, close_others=True, rows=1, columns=2)
+    viewers = open_series(workstation, [row for pair in pairs for row in pair], close_others=True,
+                          rows=len(pairs), columns=2)
+    workstation.workspace.set_links(sync_scroll=True)
+    return viewers
 
 
 def show_series(workstation, viewer_id: int, series: dict) -> Viewer | None:

@@ -14,6 +14,12 @@ from dataclasses import dataclass, field, replace
 
 ChangeListener = Callable[[str, dict], None]
 
+# What a user (or the RIS) may change on an open viewer.
+VIEWER_CHANGES = frozenset({"image_index", "window_center", "window_width", "zoom", "pan_x", "pan_y", "invert",
+                            "mode", "mpr_point", "mpr_rotation", "mpr_layout", "slab_mm", "slab_mode",
+                            "sync_depth"})
+LINK_FLAGS = ("sync_scroll", "link_window", "link_zoom", "reference_lines")
+
 
 @dataclass(frozen=True)
 class SeriesRef:
@@ -47,6 +53,16 @@ class Viewer:
     pan_x: float = 0.0
     pan_y: float = 0.0
     invert: bool = False
+    # "2d" (a stack) or "mpr" (three planes through a crosshair point of the series' volume)
+    mode: str = "2d"
+    mpr_point: tuple[float, float, float] | None = None  # patient mm; None: the volume's centre
+    mpr_rotation: tuple[float, ...] | None = None  # 3×3 row-major turning the standard planes (oblique)
+    mpr_layout: str = "1x3"  # "1x3", or "2x2" with a thick MIP as the fourth pane
+    slab_mm: float = 0.0  # 0: thin planes; else MIP/MinIP/average over this thickness
+    slab_mode: str = "mip"
+    # Set by "link here": this viewer's slice depth (mm) when the user lined the viewers up, so
+    # series of different Frames of Reference (a prior study) scroll in step from that offset.
+    sync_depth: float | None = None
 
     def as_dict(self) -> dict:
         # What dataclasses.asdict gives (fields in order, the series as a dict), built directly:
@@ -78,6 +94,12 @@ class Workspace:
     columns: int = 1
     focused_viewer: int | None = None
     version: int = 0
+    # Viewers that move together: scrolling by patient position, window/level, zoom; and
+    # whether each 2D viewer shows where the others' slices cut it.
+    sync_scroll: bool = False
+    link_window: bool = False
+    link_zoom: bool = False
+    reference_lines: bool = True
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -107,18 +129,32 @@ class Workspace:
                 "rows": self.rows,
                 "columns": self.columns,
                 "focused_viewer": self.focused_viewer,
+                "links": self.links(),
             }
+
+    def links(self) -> dict:
+        return {"sync_scroll": self.sync_scroll, "link_window": self.link_window,
+                "link_zoom": self.link_zoom, "reference_lines": self.reference_lines}
+
+    def set_links(self, **flags: bool) -> dict:
+        """Turn scrolling in step, linked window/level, linked zoom or reference lines on or off."""
+        with self._lock:
+            for name in LINK_FLAGS:
+                if flags.get(name) is not None:
+                    setattr(self, name, bool(flags[name]))
+            self._changed("links")
+            return self.links()
 
     # -- viewers ---------------------------------------------------------------------------------
 
     def open_series(self, refs: Iterable[SeriesRef], *, close_others: bool = True,
-                    rows: int | None = None, columns: int | None = None) -> list[Viewer]:
+                    rows: int | None = None, columns: int | None = None, mode: str = "2d") -> list[Viewer]:
         """Open one viewer per series (closing the others first by default), focus the first."""
         refs = list(refs)
         with self._lock:
             if close_others:
                 self.viewers = []
-            opened = [Viewer(id=next(self._ids), series=ref) for ref in refs]
+            opened = [Viewer(id=next(self._ids), series=ref, mode=mode) for ref in refs]
             self.viewers.extend(opened)
             if rows and columns:
                 self.rows, self.columns = rows, columns
@@ -145,19 +181,27 @@ class Workspace:
         return self.close(lambda _viewer: True)
 
     def update_viewer(self, viewer_id: int, **changes) -> Viewer | None:
-        """Change a viewer's image index, window, zoom, pan or invert (user actions)."""
-        allowed = {"image_index", "window_center", "window_width", "zoom", "pan_x", "pan_y", "invert"}
+        """Change a viewer's image index, window, zoom, pan, invert or volume view (user actions)."""
+        return self.update_viewers({viewer_id: changes}).get(viewer_id)
+
+    def update_viewers(self, changes: dict[int, dict]) -> dict[int, Viewer]:
+        """Change several viewers as one event (a scroll and the viewers following it)."""
+        updated: dict[int, Viewer] = {}
         with self._lock:
             for position, viewer in enumerate(self.viewers):
-                if viewer.id == viewer_id:
-                    updated = replace(viewer, **{k: v for k, v in changes.items() if k in allowed})
-                    if updated.series.scroll_length:
-                        index = max(0, min(updated.image_index, updated.series.scroll_length - 1))
-                        updated = replace(updated, image_index=index)
-                    self.viewers[position] = updated
-                    self._changed("viewer")
-                    return updated
-            return None
+                if viewer.id not in changes:
+                    continue
+                new = replace(viewer, **{k: v for k, v in changes[viewer.id].items() if k in VIEWER_CHANGES})
+                if new.series.scroll_length:
+                    new = replace(new, image_index=max(0, min(new.image_index, new.series.scroll_length - 1)))
+                self.viewers[position] = updated[viewer.id] = new
+            if updated:
+                self._changed("viewer")
+            return updated
+
+    def viewer(self, viewer_id: int) -> Viewer | None:
+        with self._lock:
+            return next((v for v in self.viewers if v.id == viewer_id), None)
 
     def show_series(self, viewer_id: int, ref: SeriesRef) -> Viewer | None:
         """Show another series in an open viewer (the UI's series strip), keeping its place in the tiling."""

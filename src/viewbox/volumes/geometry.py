@@ -43,6 +43,7 @@ class FramePlacement:
     column_spacing: float  # mm between adjacent columns (PixelSpacing[1])
     rows: int
     columns: int
+    frame_of_reference_uid: str = ""  # positions compare only within one Frame of Reference
 
     @property
     def normal(self) -> np.ndarray:
@@ -72,7 +73,8 @@ def placement_of(dataset: Dataset, frame: int = 0) -> FramePlacement:
     if min(spacing_values) <= 0:
         raise VolumeError("Pixel Spacing is not positive")
     return FramePlacement(position_values, row_direction, column_direction,
-                          spacing_values[0], spacing_values[1], rows, columns)
+                          spacing_values[0], spacing_values[1], rows, columns,
+                          str(dataset.get("FrameOfReferenceUID") or ""))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pydicom
 
 from ..render import load_frames
 from .geometry import FramePlacement, VolumeError, placement_of
-from .volume import Volume, build_volume
+from .volume import Volume, VolumeCache, build_volume
 
 # Headers of a series are read in parallel (file opening dominates, and it releases the GIL).
 HEADER_THREADS = 8
@@ -158,3 +158,22 @@ def reference_line(target: FramePlacement, other: FramePlacement) -> tuple[tuple
     if len(unique) < 2:
         return None
     return unique[0], unique[1]
+
+
+class SeriesVolumes:
+    """Volumes and placements of stored series, cached across viewers and requests. Keys carry
+    the series' image count and newest image, so a series that grows is read again."""
+
+    def __init__(self, max_bytes: int = 1 << 30):
+        self.volumes = VolumeCache(max_bytes)
+        self._placements = PlacementCache()
+
+    @staticmethod
+    def _key(files_dir: Path, series_pk: int, images: Sequence[dict]) -> tuple:
+        return (str(files_dir), series_pk, len(images), max((image["pk"] for image in images), default=0))
+
+    def volume(self, images: Sequence[dict], files_dir: Path, series_pk: int) -> Volume:
+        return self.volumes.get(self._key(files_dir, series_pk, images), lambda: load_volume(images, files_dir))
+
+    def placements(self, images: Sequence[dict], files_dir: Path, series_pk: int) -> list[FramePlacement | None]:
+        return self._placements.get(self._key(files_dir, series_pk, images), images, files_dir)
