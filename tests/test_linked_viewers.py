@@ -104,3 +104,30 @@ def test_mpr_viewer_opens_on_the_series_with_the_most_slices(reading):
     (viewer,) = viewing.open_mpr(reading, series)
     assert viewer.mode == "mpr"
     assert reading.workspace.snapshot()["viewers"][0]["mode"] == "mpr"
+
+
+def test_a_ris_asks_for_mpr_or_the_prior(reading):
+    from viewbox.control.dispatch import Controller
+
+    controller = Controller(reading, entry_points=False)
+
+    def call(method, **params):
+        outcome = controller.invoke(method, params, transport="xmlrpc", peer="127.0.0.1")
+        return outcome.reply
+
+    assert call("DisplayStudy", StudyInstanceUID=STUDY, viewer="mpr")["error"] == "0"
+    assert [(v.mode, v.series.study_uid) for v in reading.workspace.open_viewers()] == [("mpr", STUDY)]
+    call("DisplayStudy", StudyInstanceUID=STUDY, viewer="PRIOR")
+    assert [v.series.study_uid for v in reading.workspace.open_viewers()] == [STUDY, PRIOR]
+    series_uid = series_by_number(reading, STUDY)[3]["series_instance_uid"]
+    call("DisplaySeries", SeriesInstanceUID=series_uid, viewer="MPR")
+    assert [(v.mode, v.series.series_uid) for v in reading.workspace.open_viewers()] == [("mpr", series_uid)]
+    displayed = call("GetDisplayed2DViewerSeries")
+    assert [e["seriesInstanceUID"] for e in displayed["elements"]] == [series_uid]
+    refused = call("DisplayStudy", StudyInstanceUID=STUDY, viewer="3D")
+    assert refused["error"] == "400" and "unknown viewer '3D'" in refused["message"]
+    call("IHEInvokeImageDisplay", requestType="STUDY", studyUID=STUDY, viewerType="MPR")
+    assert [v.mode for v in reading.workspace.open_viewers()] == ["mpr"]
+    call("IHEInvokeImageDisplay", requestType="STUDY", studyUID=STUDY, viewerType="IHE_BIR")
+    assert [v.mode for v in reading.workspace.open_viewers()] == ["2d"]
+    controller.close()

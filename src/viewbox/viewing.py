@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import priors
+from .errors import BadRequest
 from .library import queries
 from .workspace import SeriesRef, Viewer
 
@@ -70,6 +71,41 @@ def open_mpr(workstation, series: dict) -> list[Viewer]:
     """Open a series as a volume: one viewer showing axial, coronal and sagittal planes through
     a crosshair at the volume's centre (the viewer fills the screen)."""
     return open_series(workstation, [series], close_others=True, rows=1, columns=1, mode="mpr")
+
+
+# How a RIS may ask for a study to be shown: DisplayStudy/DisplaySeries `viewer`, IID `viewerType`.
+VIEWS = {"2D": "2d", "IHE_BIR": "2d", "MPR": "mpr", "PRIOR": "prior", "COMPARE": "prior"}
+
+
+def view_named(name: str | None) -> str:
+    """'2d', 'mpr' or 'prior' for a requested view (case-insensitive; none given: 2d)."""
+    if not name:
+        return "2d"
+    view = VIEWS.get(name.strip().upper())
+    if view is None:
+        raise BadRequest(f"unknown viewer {name!r}: use one of 2D, MPR, PRIOR (or COMPARE)")
+    return view
+
+
+def open_study_as(workstation, study: dict, view: str, *, close_others: bool | None = None) -> list[Viewer]:
+    """Open a study as asked: 2D (its first image series), MPR (its largest series as a volume)
+    or beside the patient's prior study."""
+    if view == "mpr":
+        series = volume_series(workstation, study)
+        return open_mpr(workstation, series) if series is not None else []
+    if view == "prior":
+        return open_comparison(workstation, study)
+    return open_study(workstation, study, close_others=close_others)
+
+
+def open_series_as(workstation, series: dict, view: str) -> list[Viewer]:
+    """DisplaySeries as asked: the series in 2D, as a volume, or its study beside the prior."""
+    if view == "mpr":
+        return open_mpr(workstation, series)
+    if view == "prior":
+        study = queries.study_by_pk(workstation.database, series["study_pk"])
+        return open_comparison(workstation, study) if study is not None else []
+    return open_series(workstation, [series])
 
 
 def volume_series(workstation, study: dict) -> dict | None:

@@ -69,6 +69,10 @@ def invoke_image_display(call: Call) -> dict:
         raise BadRequest("requestType must be STUDY or PATIENT")
     if not studies:
         return {"error": "-1", "elements": []}
+    view = viewing.VIEWS.get((params.text("viewerType") or "").strip().upper(), "2d")  # others: IID's default
+    if view != "2d":
+        viewing.open_study_as(ws, studies[0], view)
+        return {"error": "0", "elements": [element("Study", s) for s in studies]}
     first = True
     for study in studies:
         if viewing.open_study(ws, study, close_others=None if first else False):

@@ -45,6 +45,7 @@ def display_study(call: Call) -> dict:
     if not any(keys.values()):
         raise BadRequest("DisplayStudy needs at least one of PatientID, StudyInstanceUID, "
                          "AccessionNumber, StudyID")
+    view = viewing.view_named(params.text("viewer"))
     studies = queries.find_studies(ws.database, patient_id=keys["PatientID"],
                                    study_instance_uid=keys["StudyInstanceUID"],
                                    accession_number=keys["AccessionNumber"], study_id=keys["StudyID"])
@@ -53,7 +54,7 @@ def display_study(call: Call) -> dict:
             return _retrieve_for_display(ws, keys)
         return {"error": "-1", "elements": []}
     for study in studies:
-        if viewing.open_study(ws, study):
+        if viewing.open_study_as(ws, study, view):
             break
     return {"error": "0", "elements": _study_elements(studies)}
 
@@ -81,11 +82,12 @@ def display_series(call: Call) -> dict:
     patient_id, series_uid = params.text("PatientID"), params.text("SeriesInstanceUID")
     if not patient_id and not series_uid:
         raise BadRequest("DisplaySeries needs PatientID and/or SeriesInstanceUID")
+    view = viewing.view_named(params.text("viewer"))
     rows = queries.series_where(ws.database, series_uid=series_uid, patient_id=patient_id)
     if not rows:
         return {"error": "-1", "elements": []}
     with_images = [row for row in rows if row["number_of_images"]] or rows
-    viewing.open_series(ws, with_images[:1])
+    viewing.open_series_as(ws, with_images[0], view)
     return {"error": "0", "elements": [element("Series", row) for row in rows]}
 
 
@@ -304,8 +306,8 @@ def get_job(call: Call) -> dict:
 def viewbox_register_methods(registry: Registry) -> None:
     """The core methods (tryfirst: core names are taken before any plugin's)."""
     add = lambda name, fn, **kw: registry.add(name, fn, source="core", **kw)  # noqa: E731
-    add("DisplayStudy", display_study, params=STUDY_KEYS)
-    add("DisplaySeries", display_series, params=("PatientID", "SeriesInstanceUID"))
+    add("DisplayStudy", display_study, params=(*STUDY_KEYS, "viewer"))
+    add("DisplaySeries", display_series, params=("PatientID", "SeriesInstanceUID", "viewer"))
     add("DBWindowFind", db_window_find, aliases=("FindObject",), params=("request", "table", "execute"),
         permission=_delete_permission)
     add("CloseAllWindows", close_all_windows)
