@@ -12,7 +12,7 @@ from helpers.predicate_data import drop, make_engine
 from viewbox.db import schema
 from viewbox.db.schema import with_folds
 from viewbox.errors import PredicateError
-from viewbox.predicates import album_dates, evaluate, parse, smart_album_filter, substitute_album_variables
+from viewbox.predicates import album_dates, bind_date_variables, evaluate, parse, smart_album_filter
 
 UTC = UTC
 # 2025-03-30 is the spring DST change in Paris (02:00 CET → 03:00 CEST, i.e. 01:00 UTC).
@@ -42,7 +42,7 @@ def test_album_dates_use_local_midnight_across_dst(paris):
 
 
 def test_variables_are_substituted_in_the_ast(paris):
-    node = substitute_album_variables(parse("date >= $NSDATE_TODAY AND dateAdded >= $lasthour"), NOW)
+    node = bind_date_variables(parse("date >= $NSDATE_TODAY AND dateAdded >= $lasthour"), NOW)
     assert evaluate(node, {"date": datetime(2025, 3, 29, 23, 30, tzinfo=UTC), "dateAdded": NOW}) is True
     assert evaluate(node, {"date": datetime(2025, 3, 29, 22, 30, tzinfo=UTC), "dateAdded": NOW}) is False
 
@@ -89,7 +89,7 @@ def test_smart_album(engine, paris, predicate, expected):
     with engine.connect() as conn:
         got = {pk for (pk,) in conn.execute(select(schema.study.c.pk).where(smart_album_filter(predicate, now=NOW)))}
     assert got == expected
-    node = substitute_album_variables(parse(predicate), NOW)
+    node = bind_date_variables(parse(predicate), NOW)
     records = {
         pk: {"modality": m, "date": d.replace(tzinfo=UTC), "dateAdded": a.replace(tzinfo=UTC), "comment": c}
         for pk, m, d, a, c in STUDIES

@@ -159,6 +159,22 @@ QUERIES = [
     ("Album", "ANY studies.patientID == 'P2'", {1}),
     ("Album", "studies.@count == 0", {2}),
     ("Album", "predicateString CONTAINS '[cd]'", {2}),
+    # Study.name as OsiriX shows it (a name copied from a reply), the DICOM form still matching
+    ("Study", "name == 'DOE JOHN'", {1}),
+    ("Study", "name == 'DOE^JOHN'", {1}),
+    ("Study", "name != 'DOE JOHN'", {2, 3}),
+    ("Study", "name ==[cd] 'muller jose'", {2}),
+    ("Study", 'name LIKE[cd] "*muller jose*"', {2}),
+    ("Study", "name BEGINSWITH 'DOE J' AND name ENDSWITH ' JOHN'", {1}),
+    ("Study", "name CONTAINS[c] 'e j' AND name CONTAINS 'E^J'", {1}),
+    ("Study", "name IN {'DOE JOHN', 'EMPTY'}", {1, 3}),
+    ("Study", "name MATCHES 'DOE JOHN' AND name MATCHES 'DOE\\\\^JOHN'", {1}),  # shown or stored
+    ("Series", "study.name == 'DOE JOHN'", {10, 11}),
+    ("Image", "series.study.name ==[c] 'doe john'", {100, 101, 102}),
+    ("Album", "ANY studies.name == 'MÜLLER JOSÉ'", {1}),
+    # OsiriX's album variables, bound in every predicate (NOW is 2025-06-01)
+    ("Study", "date < $YEAR AND date < $NSDATE_3MONTHS", {1, 2}),
+    ("Study", "date >= $LASTHOUR OR date >= $today", set()),
 ]
 
 
@@ -227,7 +243,8 @@ def test_equality_uses_the_plain_indexed_column(tmp_path_factory):
         for predicate, index in [
             ("patientID == 'P1'", "ix_study_patient_id"),
             ("studyInstanceUID == '1.1'", "sqlite_autoindex_study"),
-            ("name ==[cd] 'doe'", "ix_study_patient_name__cd"),
+            ("name ==[cd] 'doe'", "ix_study_patient_name_osirix_cd"),  # names as OsiriX shows them
+            ("name == 'Doe Peter'", "ix_study_patient_name_osirix "),
         ]:
             compiled = select(schema.study.c.pk).where(compile_filter(predicate, "Study")).compile(engine)
             with engine.connect() as conn:

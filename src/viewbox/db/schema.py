@@ -1,7 +1,7 @@
 """The study database schema and the one table mapping OsiriX attribute names to columns.
 
 Columns use the snake_case of the DICOM keyword (house style); the wire and the predicate
-language use OsiriX's names (CONTROL-API.md §5). `ATTRIBUTES` is the single place where the two
+language use OsiriX's names (docs/osirix-names.md). `ATTRIBUTES` is the single place where the two
 meet: the element structs, the predicate compiler and the UI all read it.
 
 Every text attribute that predicates may compare with `[c]`, `[d]` or `[cd]` has folded shadow
@@ -27,7 +27,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    literal_column,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 metadata = MetaData()
 
@@ -47,6 +50,21 @@ def fold(value: str | None, case: bool, diacritics: bool) -> str | None:
 
 
 FOLDS = {"c": (True, False), "d": (False, True), "cd": (True, True)}
+
+
+def osirix_name(value: str) -> str:
+    """A Patient's Name as OsiriX shows it: the DICOM `^` separators turned into spaces, trimmed.
+
+    Replies carry this form and predicates on Study.name compare against it, so a name copied
+    from a reply finds its study again; the stored column keeps the raw DICOM value.
+    """
+    return value.replace("^", " ").strip(" ")
+
+
+def osirix_name_sql(column: ColumnElement) -> ColumnElement:
+    """`osirix_name` in SQL (SQLite and PostgreSQL alike). The arguments are literals, not bound
+    parameters, so that the expression indexes below match the expression a query uses."""
+    return func.trim(func.replace(column, literal_column("'^'"), literal_column("' '")))
 
 
 def _text(name: str, length: int | None = None, index: bool = False) -> list[Column]:
@@ -140,6 +158,9 @@ album_study = Table(
 )
 
 Index("ix_album_name", album.c.name, unique=True)
+# `name == 'Doe Peter'` (with or without [cd]) compares the OsiriX form of the stored name.
+Index("ix_study_patient_name_osirix", osirix_name_sql(study.c.patient_name))
+Index("ix_study_patient_name_osirix_cd", osirix_name_sql(study.c.patient_name__cd))
 
 TABLES = {"Study": study, "Series": series, "Image": image, "Album": album}
 
@@ -148,8 +169,9 @@ TABLES = {"Study": study, "Series": series, "Image": image, "Album": album}
 class Attribute:
     """One OsiriX attribute: its wire name, its column and its value type.
 
-    `kind` is one of "string", "int", "float", "bool", "date". `name_with_spaces` marks Study.name,
-    returned with spaces for `^` on the wire while predicates see the raw value.
+    `kind` is one of "string", "int", "float", "bool", "date". `name_with_spaces` marks Study.name:
+    replies and predicates both see it as `osirix_name` gives it, DICOM (C-FIND, exports) the
+    stored value.
     """
 
     entity: str

@@ -1,7 +1,8 @@
-"""The element structs of spec §3/§5: one row of Study, Series, Image or Album as OsiriX sends it.
+"""The element structs (docs/osirix-names.md): one row of Study, Series, Image or Album as OsiriX
+sends it.
 
-All values are strings; dates `YYYY-MM-DD HH:MM:SS +0000`; booleans `1`/`0`; Study.name with
-spaces for `^`; absent values left out. Image.path is absolute (PathToFrontDCM, exports).
+All values are strings; dates `YYYY-MM-DD HH:MM:SS +0000`; booleans `1`/`0`; Study.name as
+OsiriX shows it (`osirix_name`); absent values left out. Image.path is absolute (PathToFrontDCM, exports).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from ..db.schema import ATTRIBUTES
+from ..db.schema import ATTRIBUTES, osirix_name
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S +0000"
 
@@ -37,15 +38,11 @@ def _date(value) -> str:
     return wire_value(value, "date")
 
 
-def _name_with_spaces(value) -> str:
-    return " ".join(str(value).replace("^", " ").split())
-
-
 def _formatter(kind: str, name_with_spaces: bool) -> Callable[[object], str] | None:
     """How a value of this attribute becomes text; None: a str stays as it is, an int is str()'d
     (element() does those inline: they are most values)."""
     if name_with_spaces:
-        return lambda value: wire_value(_name_with_spaces(value), kind)
+        return lambda value: wire_value(osirix_name(str(value)), kind)
     if kind == "date":
         return _date
     if kind in ("string", "int"):

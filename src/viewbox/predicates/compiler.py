@@ -1,4 +1,4 @@
-"""AST → SQLAlchemy boolean expression over the Study/Series/Image/Album tables (§6).
+"""AST → SQLAlchemy boolean expression over the Study/Series/Image/Album tables (docs/predicates.md).
 
 Design rules:
 - Every constant sub-expression is folded in Python (same code as the evaluator) and bound as a
@@ -9,6 +9,10 @@ Design rules:
   number, an unknown attribute, a to-many key path without a quantifier are PredicateErrors.
 - [c]/[d]/[cd] read the folded shadow columns (`<col>__c` …) and fold the literal with the same
   `fold()`, so no Python function runs per row and indexes stay usable.
+- Study.name is compared as OsiriX shows it (`osirix_name_sql` of the column or of its shadow),
+  and string constants compared with it get the same form, so `name == 'Doe Peter'` and
+  `name == 'DOE^PETER'` both find `DOE^PETER`; MATCHES tries the stored value too.
+- OsiriX's album date variables (`$TODAY`, …) are bound before compiling (variables.py).
 - Dialect differences (substring search, code-point string order, LIKE vs GLOB, regex) live in
   the small constructs at the bottom; the rest is portable SQLAlchemy.
 """
@@ -44,7 +48,7 @@ from sqlalchemy.sql.expression import FromClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.util import find_tables
 
-from viewbox.db.schema import Attribute
+from viewbox.db.schema import Attribute, osirix_name, osirix_name_sql
 from viewbox.errors import PredicateError
 
 from . import ast
@@ -52,6 +56,7 @@ from . import values as V
 from .catalog import DEFAULT_CATALOG, Catalog
 from .evaluator import Evaluator
 from .parser import parse
+from .variables import bind_date_variables
 
 NUMERIC = ("int", "float", "bool")
 
@@ -95,6 +100,16 @@ class Scalar:
     text: str
     column: Callable[[str], ColumnElement] | None = None
     nullable: bool = True
+    # Study.name: `sql` and `column()` give the OsiriX form; `stored(suffix)` the stored value
+    # (plain or folded), which MATCHES also tries
+    stored: Callable[[str], ColumnElement] | None = None
+
+    def constant(self, value: str, whole: bool) -> str:
+        """A string constant compared with this value, in the same form (names: OsiriX's; a
+        pattern or substring keeps its ends)."""
+        if self.stored is None:
+            return value
+        return osirix_name(value) if whole else value.replace("^", " ")
 
     @property
     def group(self) -> str:
@@ -153,10 +168,11 @@ def compile_filter(
         if isinstance(text_or_node, str)
         else text_or_node
     )
-    compiler = _Compiler(catalog, V.resolve_now(now))
+    now = V.resolve_now(now)
+    compiler = _Compiler(catalog, now)
     root = Obj(entity, catalog.tables[entity], [])
     try:
-        return compiler.predicate(node, root, {})
+        return compiler.predicate(bind_date_variables(node, now), root, {})
     except RecursionError:
         raise PredicateError("the predicate is too complex", 1) from None
 
@@ -315,7 +331,7 @@ class _Compiler:
     def _typed(self, scalar: Scalar, value: Any, suffix: str, pos: int) -> tuple[ColumnElement, ColumnElement]:
         """The column to compare and the bound constant, both of the constant's SQL type."""
         if scalar.group == "string":
-            return scalar.folded(suffix, pos), literal(V.fold_text(value, suffix), String())
+            return scalar.folded(suffix, pos), literal(V.fold_text(scalar.constant(value, True), suffix), String())
         if scalar.group == "date":
             return scalar.sql, literal(_naive(value), DateTime())
         value = V.number(value, pos)
@@ -406,11 +422,16 @@ class _Compiler:
                 return false()
             if op == "LIKE":
                 column = left.folded(suffix, pos)
+                pattern = left.constant(pattern, False) if isinstance(left, Scalar) else pattern
                 return and_(_present(left, column), WildcardMatch(column, V.fold_text(pattern, suffix)))
             if not pattern:
                 return false()
             column = left.folded("d" if "d" in suffix else "", pos)
-            return and_(_present(left, column), RegexMatch(column, pattern, "c" in suffix))
+            test = RegexMatch(column, pattern, "c" in suffix)
+            if isinstance(left, Scalar) and left.stored is not None:  # a name: as shown or as stored
+                stored = left.stored("d" if "d" in suffix else "")
+                test = or_(test, RegexMatch(stored, pattern, "c" in suffix))
+            return and_(_present(left, column), test)
         if any(isinstance(v, Const) and v.value is None for v in (left, right)):
             return false()
         return self.substring(op, left, right, suffix, pos)
@@ -418,7 +439,7 @@ class _Compiler:
     def substring(self, op: str, hay: Value, needle: Value, suffix: str, pos: int) -> ColumnElement:
         """BEGINSWITH / ENDSWITH / CONTAINS on strings; an empty needle never matches."""
         if isinstance(needle, Const):
-            text = V.fold_text(needle.value, suffix)
+            text = V.fold_text(hay.constant(needle.value, False), suffix)
             if not text:
                 return false()
             h = hay.folded(suffix, pos)
@@ -427,7 +448,8 @@ class _Compiler:
             guard: list[ColumnElement] = [_present(hay, h)]
         else:
             n = needle.folded(suffix, pos)
-            h = literal(V.fold_text(hay.value, suffix), String()) if isinstance(hay, Const) else hay.folded(suffix, pos)
+            h = (literal(V.fold_text(needle.constant(hay.value, False), suffix), String()) if isinstance(hay, Const)
+                 else hay.folded(suffix, pos))
             size = func.length(n)
             guard = [_present(needle, n), _present(hay, h), size > 0]
         if op == "BEGINSWITH":
@@ -643,11 +665,8 @@ def _describe_value(value: Value) -> str:
 
 
 def _attribute_scalar(table: FromClause, attr: Attribute, text: str) -> Scalar:
-    column = table.c[attr.column]
-    folder = None
-    if attr.kind == "string" and f"{attr.column}__cd" in table.c:
-        folder = lambda suffix: table.c[f"{attr.column}__{suffix}"]  # noqa: E731
-    return Scalar(attr.kind, column, text, folder, nullable=bool(column.nullable))
+    return _scalar(attr, text, lambda name: table.c[name], nullable=bool(table.c[attr.column].nullable),
+                   foldable=f"{attr.column}__cd" in table.c)
 
 
 def _through(hops: list[Hop], table: FromClause, attr: Attribute, text: str) -> Scalar:
@@ -658,10 +677,23 @@ def _through(hops: list[Hop], table: FromClause, attr: Attribute, text: str) -> 
         conditions = [c for hop in hops for c in hop.conditions]
         return select(table.c[name]).select_from(*froms).where(*conditions).limit(1).scalar_subquery()
 
-    folder = None
-    if attr.kind == "string" and f"{attr.column}__cd" in table.c:
-        folder = lambda suffix: column(f"{attr.column}__{suffix}")  # noqa: E731
-    return Scalar(attr.kind, column(attr.column), text, folder)
+    return _scalar(attr, text, column, nullable=True, foldable=f"{attr.column}__cd" in table.c)
+
+
+def _scalar(attr: Attribute, text: str, column: Callable[[str], ColumnElement], *, nullable: bool,
+            foldable: bool) -> Scalar:
+    """An attribute's value from `column(name)`, with its folded shadows when it has them; a
+    patient name in OsiriX's form."""
+    if attr.kind != "string" or not foldable:
+        return Scalar(attr.kind, column(attr.column), text, nullable=nullable)
+
+    def stored(suffix: str) -> ColumnElement:
+        return column(f"{attr.column}__{suffix}" if suffix else attr.column)
+
+    if not attr.name_with_spaces:
+        return Scalar(attr.kind, stored(""), text, stored, nullable=nullable)
+    return Scalar(attr.kind, osirix_name_sql(stored("")), text, lambda suffix: osirix_name_sql(stored(suffix)),
+                  nullable=nullable, stored=stored)
 
 
 def _path_select(many_hops: list[Hop], extra: list[ColumnElement], *columns) -> Any:

@@ -21,8 +21,10 @@ from . import ast
 from .catalog import DEFAULT_CATALOG, Catalog
 from .parser import parse
 from .values import (
+    OsirixName,
     ToMany,
     arithmetic,
+    as_name_constant,
     as_utc,
     call_function,
     cast,
@@ -38,6 +40,7 @@ from .values import (
     resolve_now,
     strip_diacritics,
 )
+from .variables import bind_date_variables
 
 AGGREGATE_KEYS = ("@sum", "@avg", "@min", "@max")
 
@@ -67,11 +70,12 @@ def evaluate(
         else text_or_node
     )
     catalog = catalog or DEFAULT_CATALOG
-    evaluator = Evaluator(catalog, resolve_now(now))
+    now = resolve_now(now)
+    evaluator = Evaluator(catalog, now)
     root = Obj(record, catalog.entity(entity))
     env = {name: _convert(value) for name, value in (variables or {}).items()}
     try:
-        return evaluator.predicate(node, root, env)
+        return evaluator.predicate(bind_date_variables(node, now), root, env)
     except RecursionError:
         raise PredicateError("the predicate or the record is nested too deeply", 1) from None
 
@@ -138,6 +142,13 @@ class Evaluator:
 
     def compare(self, op: str, a: Any, b: Any, suffix: str, node: ast.Comparison) -> bool:
         pos = node.op_pos
+        if isinstance(a, OsirixName) or isinstance(b, OsirixName):
+            substring = (op in ("BEGINSWITH", "ENDSWITH", "LIKE", "MATCHES")
+                         or (op == "IN" and isinstance(b, str)) or (op == "CONTAINS" and isinstance(a, str)))
+            if op == "MATCHES" and isinstance(a, OsirixName) and a.stored != a:
+                return (self.compare(op, str(a), b, suffix, node)
+                        or self.compare(op, a.stored, b, suffix, node))
+            a, b = as_name_constant(a, not substring), as_name_constant(b, not substring)
         if op == "IN" and isinstance(b, ToMany):
             return self.member(a, b, suffix)
         if op == "CONTAINS" and isinstance(a, ToMany):
@@ -360,9 +371,13 @@ class Evaluator:
             if relationship.many:
                 return ToMany(Obj(d, relationship.target) for d in (raw or ()))
             return Obj(raw, relationship.target) if isinstance(raw, dict) else None
+        attribute = self.catalog.attribute(entity, key) if entity else None
         if key in base.data:
-            return _convert(base.data[key])
-        if entity and self.catalog.attribute(entity, key) is not None:
+            value = base.data[key]
+            if attribute is not None and attribute.name_with_spaces and isinstance(value, str):
+                return OsirixName.of(value)
+            return _convert(value)
+        if attribute is not None:
             return None
         where = f" of {entity}" if entity else ""
         raise PredicateError(f"unknown attribute {key!r}{where}", pos)

@@ -1,4 +1,4 @@
-"""Value semantics shared by the evaluator and the SQL compiler (NSPREDICATE.md §5).
+"""Value semantics shared by the evaluator and the SQL compiler (docs/predicates.md).
 
 The compiler folds every constant sub-expression (CAST, now(), arithmetic on literals, `{…}`)
 with these same functions, so a constant means the same thing on both paths. Dates are aware
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from viewbox.db.schema import fold
+from viewbox.db.schema import fold, osirix_name
 from viewbox.errors import PredicateError
 
 REFERENCE_DATE = datetime(2001, 1, 1, tzinfo=UTC)
@@ -22,6 +22,29 @@ INT64 = 2**63 - 1
 
 class ToMany(tuple):
     """The values reached through a to-many relationship (as opposed to a literal `{…}`)."""
+
+
+class OsirixName(str):
+    """Study.name as OsiriX shows it (`osirix_name`), remembering the stored DICOM value, which
+    MATCHES also tries."""
+
+    stored: str
+
+    @classmethod
+    def of(cls, stored: str) -> OsirixName:
+        name = cls(osirix_name(stored))
+        name.stored = stored
+        return name
+
+
+def as_name_constant(value: Any, whole: bool) -> Any:
+    """A string compared with a name, in the name's form: whole values (==, IN, ordering) as
+    `osirix_name` gives them, substrings and patterns with `^` as a space."""
+    if isinstance(value, OsirixName) or not isinstance(value, (str, tuple)):
+        return value
+    if isinstance(value, tuple):
+        return tuple(as_name_constant(item, whole) for item in value) if whole else value
+    return osirix_name(value) if whole else value.replace("^", " ")
 
 
 def kind_of(value: Any) -> str:
