@@ -3,8 +3,7 @@
 // the study when its job ends. The matching rules (a plain name matches anywhere) are the server's.
 
 import { esc, post } from "./api.js";
-
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
 
 // YYYY-MM-DD of a local day `back` days before today (what <input type=date> holds).
 function day(back) {
@@ -16,7 +15,7 @@ function day(back) {
 const QUICK_DATES = { any: ["", ""], today: [0, 0], yesterday: [1, 1], week: [6, 0] };
 
 export class QueryPanel {
-  // `app` gives the Locations, shows jobs and toasts.
+  // `app` gives the Locations, the activity panel (jobs) and notices.
   constructor(app) {
     this.app = app;
     this.studies = [];
@@ -51,7 +50,10 @@ export class QueryPanel {
     if (none) this.status("No DICOM Locations are configured (locations in the settings).", true);
   }
 
-  bind() {
+  bind(shortcuts) {
+    shortcuts.add("db", ["q", "Q"], () => this.open());
+    this.app.activity.onJob((job) => this.jobChanged(job));
+    $("query-close").addEventListener("click", () => this.close());
     $("query-button").addEventListener("click", () => (this.isOpen ? this.close() : this.open()));
     $("query-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -170,15 +172,15 @@ export class QueryPanel {
   // One job per study; "and open" closes the panel so the viewer that opens is seen.
   async retrieve(uids, andOpen) {
     if (!uids.length || !this.searched) return;
-    $("activity").hidden = false;
+    this.app.activity.show();
     if (andOpen) this.close();
-    const reply = await this.app.attempt(`retrieve from ${this.searched.location}`, () =>
+    const reply = await this.app.notices.attempt(`retrieve from ${this.searched.location}`, () =>
       post("retrieve", { location: this.searched.location, study_uids: uids, then: andOpen ? "open" : null }),
     );
     if (!reply) return;
     for (const job of reply.jobs) {
       this.pendingJobs.add(job.jobID);
-      this.app.applyJob(job);
+      this.app.activity.applyJob(job);
     }
   }
 

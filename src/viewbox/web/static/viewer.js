@@ -109,6 +109,8 @@ async function loadFrame(url) {
 }
 
 export class ViewerView {
+  // `app`: the viewer's host (viewers.js's ViewerArea): focusViewer(id), seriesInfo(pk), toast(text),
+  // confirmed(version) for the workspace version a change produced, viewerChanged(view).
   constructor(app, state) {
     this.app = app;
     this.id = state.id;
@@ -119,6 +121,7 @@ export class ViewerView {
     this.frame = null; // the frame entry drawn
     this.wanted = null; // URL of the frame that should be drawn
     this.cine = null;
+    this.fetching = false; // a fetchWanted loop is running
     this.build();
   }
 
@@ -127,9 +130,9 @@ export class ViewerView {
     const el = (this.el = document.createElement("div"));
     el.className = "viewer";
     el.dataset.viewerId = this.id;
-    el.innerHTML = `<canvas></canvas><div class="overlay tl"></div><div class="overlay tr"></div>
+    el.innerHTML = `<canvas role="img" aria-label="Image viewer"></canvas><div class="overlay tl"></div><div class="overlay tr"></div>
       <div class="overlay bl"></div><div class="overlay br"></div><div class="error" hidden></div>
-      <input class="slider" type="range" min="0" max="0" step="1" value="0" title="Image">`;
+      <input class="slider" type="range" min="0" max="0" step="1" value="0" title="Image" aria-label="Image">`;
     this.canvas = el.querySelector("canvas");
     this.slider = el.querySelector(".slider");
     this.errorBox = el.querySelector(".error");
@@ -202,7 +205,7 @@ export class ViewerView {
     try {
       const reply = await post(`viewers/${this.id}`, this.inflight);
       this.inflight = null;
-      this.app.seenVersion = Math.max(this.app.seenVersion, reply.version || 0);
+      this.app.confirmed(reply.version);
       if (Object.keys(this.queued).length === 0) this.applyServer(reply.viewer);
     } catch (error) {
       this.inflight = null;
@@ -245,13 +248,13 @@ export class ViewerView {
       () => this.change({ image_index: (this.local.image_index + 1) % this.count }),
       1000 / fps,
     );
-    this.app.cineChanged();
+    this.app.viewerChanged(this);
   }
   stopCine() {
     if (this.cine) {
       clearInterval(this.cine);
       this.cine = null;
-      this.app.cineChanged();
+      this.app.viewerChanged(this);
     }
   }
 
@@ -350,7 +353,7 @@ export class ViewerView {
           this.frame = entry;
           this.draw();
           this.overlay();
-          if (this.el.classList.contains("focused")) this.app.renderViewerTools(); // the file's windows
+          if (this.el.classList.contains("focused")) this.app.viewerChanged(this); // the file's windows
         }
         if (url === this.wanted) break;
       }
@@ -447,6 +450,10 @@ export class ViewerView {
     this.corners.bl.textContent = `Im ${s.image_index + 1}/${count}\nWL ${fmt(wc)} WW ${fmt(ww)}${s.invert ? "  INV" : ""}\nZoom ${Math.round(s.zoom * 100)}%`;
     this.corners.br.textContent = `${s.series.modality || ""}${this.cine ? "\n▶ cine" : ""}`;
     this.el.dataset.imageIndex = s.image_index;
+    const what = study
+      ? `${study.name || "(no name)"}, ${info.description || s.series.modality || "series"}, `
+      : "";
+    this.canvas.setAttribute("aria-label", `${what}image ${s.image_index + 1} of ${count}`);
   }
 }
 
