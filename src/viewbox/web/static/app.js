@@ -84,6 +84,7 @@ class App {
   async loadLocations() {
     try {
       this.locations = await get("locations");
+      if (this.queryPanel.isOpen) this.queryPanel.fillLocations(); // opened before they arrived
     } catch (error) {
       this.notices.show(error.message);
     }

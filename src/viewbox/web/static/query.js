@@ -12,6 +12,7 @@ function day(back) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
+const NO_LOCATIONS = "No DICOM Locations are configured (locations in the settings).";
 const QUICK_DATES = { any: ["", ""], today: [0, 0], yesterday: [1, 1], week: [6, 0] };
 
 export class QueryPanel {
@@ -24,6 +25,7 @@ export class QueryPanel {
     this.searched = null; // {location, filters} of the rows shown, to search again
     this.pendingJobs = new Set(); // retrieve jobs started here: the rows' "here" column follows them
     this.token = 0;
+    this.hint = $("query-status").textContent; // the status line's text before any search
   }
 
   get isOpen() {
@@ -47,7 +49,8 @@ export class QueryPanel {
     if (current && this.app.locations.some((loc) => loc.name === current)) select.value = current;
     const none = !this.app.locations.length;
     $("query-search").disabled = none;
-    if (none) this.status("No DICOM Locations are configured (locations in the settings).", true);
+    if (none) this.status(NO_LOCATIONS, true);
+    else if ($("query-status").textContent === NO_LOCATIONS) this.status(this.hint); // they arrived
   }
 
   bind(shortcuts) {
