@@ -8,8 +8,9 @@ import pytest
 from pydicom.dataset import Dataset
 
 from viewbox.dicom.dicomweb import split_multipart
+from viewbox.dicom.encoding import part10_header
+from viewbox.dicom.handlers import find_responses
 from viewbox.dicom.retrieve import normalise_filters, resolve_mode
-from viewbox.dicom.scp import find_responses, part10_header
 from viewbox.dicom.status import status_for
 from viewbox.errors import ImportFailure, RemoteFailure
 from viewbox.library import dicom_query

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 
 from ..config import Location
 from ..errors import ImportFailure, RemoteFailure
-from .scp import store_part10
+from .receiving import store_part10
 from .scu import STUDY_RETURN_KEYS
 
 log = logging.getLogger(__name__)

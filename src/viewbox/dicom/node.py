@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -20,7 +20,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from . import scp
+from . import handlers, tuning
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,18 @@ QUERY_RETRIEVE = [
 ]
 
 
+def quiet_pynetdicom_logging() -> None:
+    """pynetdicom logs every DIMSE message at INFO through standard handlers bound to each
+    association (one copies every received data set just to log that it is present). Unless
+    someone asked for its INFO output, its logger is set to WARNING and the handlers are not bound,
+    through its public switch `_config.LOG_HANDLER_LEVEL`."""
+    chatty = logging.getLogger("pynetdicom")
+    if chatty.level == logging.NOTSET:
+        chatty.setLevel(logging.WARNING)
+    if not chatty.isEnabledFor(logging.INFO):
+        _config.LOG_HANDLER_LEVEL = "none"
+
+
 def configure_timeouts(ae: AE, seconds: float = 30.0) -> None:
     ae.acse_timeout = seconds
     ae.dimse_timeout = seconds
@@ -95,20 +107,18 @@ class DicomNode:
 
     def start(self) -> None:
         settings = self.workstation.settings
-        chatty = logging.getLogger("pynetdicom")
-        if chatty.level == logging.NOTSET:  # pynetdicom logs every DIMSE message at INFO
-            chatty.setLevel(logging.WARNING)
+        quiet_pynetdicom_logging()
         ae = build_ae(settings)
-        handlers = [
-            (evt.EVT_CONN_OPEN, scp.tune_association),
-            (evt.EVT_C_ECHO, scp.handle_echo),
-            (evt.EVT_C_STORE, scp.handle_store, [self.workstation]),
-            (evt.EVT_C_FIND, scp.handle_find, [self.workstation]),
-            (evt.EVT_C_MOVE, scp.handle_move, [self.workstation]),
-            (evt.EVT_C_GET, scp.handle_get, [self.workstation]),
+        bound = [
+            *tuning.event_handlers(),
+            (evt.EVT_C_ECHO, handlers.handle_echo),
+            (evt.EVT_C_STORE, handlers.handle_store, [self.workstation]),
+            (evt.EVT_C_FIND, handlers.handle_find, [self.workstation]),
+            (evt.EVT_C_MOVE, handlers.handle_move, [self.workstation]),
+            (evt.EVT_C_GET, handlers.handle_get, [self.workstation]),
         ]
         self._server = ae.start_server((settings.host, settings.dicom_port), block=False,
-                                       evt_handlers=handlers)
+                                       evt_handlers=bound)
         self.port = self._server.server_address[1]
         log.info("DICOM node %s listening on %s:%s", settings.aet, settings.host, self.port)
 

@@ -27,8 +27,10 @@ from pynetdicom.sop_class import (
 
 from ..config import Location
 from ..errors import RemoteFailure
-from . import scp
-from .node import STORAGE_TRANSFER_SYNTAXES, UNCOMPRESSED
+from . import tuning
+from .handlers import handle_store
+from .node import STORAGE_TRANSFER_SYNTAXES, UNCOMPRESSED, quiet_pynetdicom_logging
+from .sending import fit_to_contexts, storage_contexts
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ STUDY_RETURN_KEYS = ("PatientName", "PatientID", "AccessionNumber", "PatientBirt
 
 
 def _client_ae(workstation) -> AE:
+    quiet_pynetdicom_logging()
     ae = AE(ae_title=workstation.settings.aet)
     ae.connection_timeout = CONNECT_TIMEOUT
     ae.acse_timeout = ACSE_TIMEOUT
@@ -60,7 +63,7 @@ def association(workstation, location: Location, contexts: list, *, roles: list 
     connected: list[bool] = []  # pynetdicom reports a refused connection as an abort too
     assoc = ae.associate(location.host, location.port, ae_title=location.ae_title,
                          ext_neg=roles or None,
-                         evt_handlers=[(evt.EVT_CONN_OPEN, scp.tune_association),
+                         evt_handlers=[*tuning.event_handlers(),
                                        (evt.EVT_CONN_OPEN, lambda _event: connected.append(True))]
                          + (handlers or []))
     if not assoc.is_established:
@@ -180,7 +183,7 @@ def _get_study(workstation, location: Location, study_uid: str, syntaxes: list[s
     contexts = [build_context(StudyRootQueryRetrieveInformationModelGet, UNCOMPRESSED[:2])]
     contexts += [build_context(sop_class, syntaxes) for sop_class in storage]
     roles = [build_role(sop_class, scp_role=True) for sop_class in storage]
-    handlers = [(evt.EVT_C_STORE, scp.handle_store, [workstation])]
+    handlers = [(evt.EVT_C_STORE, handle_store, [workstation])]
     with association(workstation, location, contexts, roles=roles, handlers=handlers) as assoc:
         responses = assoc.send_c_get(_study_identifier(study_uid), StudyRootQueryRetrieveInformationModelGet)
         return _follow_retrieve(responses, location, "C-GET", progress)
@@ -192,9 +195,9 @@ def store_files(workstation, location: Location, items: list[tuple[str, str | No
     a Location; returns (sent, failed).
 
     Each file goes as stored when the Location accepts its transfer syntax, else decoded into an
-    uncompressed one it accepts (scp.fit_to_contexts).
+    uncompressed one it accepts (fit_to_contexts).
     """
-    contexts = scp.storage_contexts((sop_class, ts) for sop_class, ts, _ in items)
+    contexts = storage_contexts((sop_class, ts) for sop_class, ts, _ in items)
     if len(dict.fromkeys((sop_class, ts) for sop_class, ts, _ in items)) > 128:
         raise RemoteFailure("more than 128 SOP class/transfer syntax pairs in one send")
     sent = failed = 0
@@ -203,7 +206,7 @@ def store_files(workstation, location: Location, items: list[tuple[str, str | No
         for sop_class, ts, path in items:
             try:
                 status = assoc.send_c_store(path if (sop_class, ts) in as_stored
-                                            else scp.fit_to_contexts(_read_whole(path), assoc.accepted_contexts))
+                                            else fit_to_contexts(_read_whole(path), assoc.accepted_contexts))
             except (ValueError, AttributeError, NotImplementedError, RuntimeError) as exc:
                 failed += 1  # no accepted context, or no codec for it: this file fails, the rest go on
                 log.warning("cannot send %s to %s: %s", path.name, location.name, exc)
