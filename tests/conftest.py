@@ -7,11 +7,16 @@ import socket
 import threading
 from pathlib import Path
 
+import hypothesis
 import pytest
 from sqlalchemy import text
 
 from helpers.postgres import postgres_url
 from helpers.samples import SAMPLES
+
+# 8 test runs share 2 cores: a property test is judged by its examples, never by a per-example deadline.
+hypothesis.settings.register_profile("shared-machine", deadline=None)
+hypothesis.settings.load_profile("shared-machine")
 
 
 def _reset_postgres(url: str) -> None:

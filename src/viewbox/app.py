@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import DATA_FOLDER_NAME, Settings
 from .db.database import Database
@@ -18,6 +19,9 @@ from .library import Importer, ImportReport, Library, ZipLimits
 from .library.instance import Instance
 from .volumes.stacks import SeriesVolumes
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .control.dispatch import Controller
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class Workstation:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.controller: Controller | None = None  # set when the HTTP application is built
         self.workspace = Workspace()
         self.volumes = SeriesVolumes(settings.volume_cache_mb * 2**20)
         self.jobs = JobRunner()

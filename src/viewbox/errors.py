@@ -6,6 +6,9 @@ protocol errors, spec §3). Each boundary (XML-RPC/HTTP, DICOM status, CLI) maps
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 
 class ViewboxError(Exception):
     """Base of every error the workstation reports on purpose."""
@@ -85,3 +88,24 @@ class NoMatch(ViewboxError):
     """The remote query matched nothing (Retrieve answers error -3)."""
 
     http_status = 404
+
+
+# -- the shapes every boundary shares ---------------------------------------------------------------
+
+def error_reply(status: int | str, message: str) -> dict[str, str]:
+    """The `{error, message}` struct of a refused or failed request (control API, web UI, security
+    layer): `error` is the status as a string, as OsiriX clients expect."""
+    return {"error": str(status), "message": message}
+
+
+def report_incident(log: logging.Logger, what: str, exc: BaseException | None = None) -> str:
+    """Log an unexpected failure (`what`, e.g. "job 3 failed") with its traceback under a fresh
+    incident id and return the id: the client sees `incident_message(id)`, never the traceback."""
+    incident = uuid.uuid4().hex[:12]
+    log.error("%s (incident %s)", what, incident, exc_info=exc if exc is not None else True)
+    return incident
+
+
+def incident_message(incident: str) -> str:
+    """What a client is told of an unexpected failure."""
+    return f"internal error, incident {incident}"

@@ -12,13 +12,15 @@ import os
 import threading
 from pathlib import Path
 
+from .station import Station
+
 log = logging.getLogger(__name__)
 
 
 class IncomingWatcher:
     """A background thread importing what appears in the active database's INCOMING folder."""
 
-    def __init__(self, workstation, interval: float = 1.0):
+    def __init__(self, workstation: Station, interval: float = 1.0):
         self.workstation = workstation
         self.interval = interval
         self._stop = threading.Event()

@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from .library import queries
+from .station import Station
 from .volumes.geometry import FramePlacement
 from .volumes.stacks import position_at, reference_line, slice_center
 from .workspace import Viewer
@@ -23,18 +24,18 @@ WINDOW_FIELDS = ("window_center", "window_width")
 ZOOM_FIELDS = ("zoom",)
 
 
-def placements(workstation, viewer: Viewer) -> list[FramePlacement | None]:
+def placements(workstation: Station, viewer: Viewer) -> list[FramePlacement | None]:
     series_pk = viewer.series.series_pk
     images = queries.images_of_series(workstation.database, series_pk)
     return workstation.volumes.placements(images, workstation.database.files_dir, series_pk)
 
 
-def current_placement(workstation, viewer: Viewer) -> FramePlacement | None:
+def current_placement(workstation: Station, viewer: Viewer) -> FramePlacement | None:
     found = placements(workstation, viewer)
     return found[viewer.image_index] if 0 <= viewer.image_index < len(found) else None
 
 
-def change_viewer(workstation, viewer_id: int, changes: dict) -> Viewer | None:
+def change_viewer(workstation: Station, viewer_id: int, changes: dict) -> Viewer | None:
     """A change to one viewer and, as one workspace event, what the linked viewers do with it."""
     workspace = workstation.workspace
     viewer = workspace.viewer(viewer_id)
@@ -68,7 +69,7 @@ def _offset(source: Viewer, source_placement: FramePlacement, other: Viewer,
     return None
 
 
-def _followers(workstation, source: Viewer, others: list[Viewer]) -> dict[int, dict]:
+def _followers(workstation: Station, source: Viewer, others: list[Viewer]) -> dict[int, dict]:
     source_placement = current_placement(workstation, source)
     if source_placement is None:
         return {}
@@ -90,7 +91,7 @@ def _followers(workstation, source: Viewer, others: list[Viewer]) -> dict[int, d
     return follow
 
 
-def _followers_of_point(workstation, source: Viewer, point: np.ndarray, others: list[Viewer]) -> dict[int, dict]:
+def _followers_of_point(workstation: Station, source: Viewer, point: np.ndarray, others: list[Viewer]) -> dict[int, dict]:
     """2D viewers of the MPR's Frame of Reference scroll to its crosshair point."""
     source_placement = next((p for p in placements(workstation, source) if p is not None), None)
     if source_placement is None:
@@ -107,7 +108,7 @@ def _followers_of_point(workstation, source: Viewer, point: np.ndarray, others: 
     return follow
 
 
-def link_here(workstation) -> int:
+def link_here(workstation: Station) -> int:
     """Line the open 2D viewers up as they are now (series of different Frames of Reference, such
     as a prior study) and scroll them in step from here; returns how many viewers are linked."""
     workspace = workstation.workspace
@@ -126,7 +127,7 @@ def link_here(workstation) -> int:
     return len(changes)
 
 
-def reference_lines(workstation, viewer_id: int) -> list[dict]:
+def reference_lines(workstation: Station, viewer_id: int) -> list[dict]:
     """Where the other viewers' current slices cut this viewer's current image (same Frame of
     Reference only), in its pixel coordinates: [{"viewer", "start": [row, col], "end": [...]}]."""
     workspace = workstation.workspace

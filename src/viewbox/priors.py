@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 from .library import queries
+from .station import Station
 
 # Below this description likeness, two series of one modality still pair, but only when nothing
 # better is left (the radiologist can switch the series in either viewer).
 _LIKENESS_FLOOR = 0.0
 
 
-def prior_study(workstation, study: dict) -> dict | None:
+def prior_study(workstation: Station, study: dict) -> dict | None:
     """The patient's most recent study before `study` (by study date; undated studies last)."""
     if not study.get("patient_id"):
         return None

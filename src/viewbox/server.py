@@ -16,8 +16,8 @@ import time
 import uvicorn
 
 from .app import Workstation
+from .asgi import build_app
 from .config import Settings
-from .control.server import build_app
 from .dicom.node import DicomNode
 from .incoming import IncomingWatcher
 

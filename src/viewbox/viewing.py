@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from . import priors
 from .errors import BadRequest
 from .library import queries
+from .station import Station
 from .workspace import SeriesRef, Viewer
 
 # Series that are not images (reports, structures, plans): a viewer would show nothing.
@@ -24,19 +25,19 @@ def series_ref(study: dict, series: dict, number_of_frames: int = 0) -> SeriesRe
                      number_of_frames=number_of_frames)
 
 
-def _with_frames(workstation, pairs: list[tuple[dict, dict]]) -> list[SeriesRef]:
+def _with_frames(workstation: Station, pairs: list[tuple[dict, dict]]) -> list[SeriesRef]:
     """SeriesRefs carrying their frame counts, so viewers scroll through every frame."""
     frames = queries.series_frame_counts(workstation.database, [series["pk"] for _, series in pairs])
     return [series_ref(study, series, frames.get(series["pk"], 0)) for study, series in pairs]
 
 
-def image_series(workstation, study: dict) -> list[dict]:
+def image_series(workstation: Station, study: dict) -> list[dict]:
     """A study's series a viewer can show, in display order (all of them if none is an image)."""
     all_series = queries.series_of_study(workstation.database, study["pk"])
     return [s for s in all_series if s["modality"] not in _NON_IMAGE_MODALITIES] or all_series
 
 
-def open_study(workstation, study: dict, *, close_others: bool | None = None) -> list[Viewer]:
+def open_study(workstation: Station, study: dict, *, close_others: bool | None = None) -> list[Viewer]:
     """Open a study: one viewer on its first image series (OsiriX opens the first series)."""
     first = queries.first_image_series(workstation.database, study["pk"])  # one query, frames too
     if first is None:
@@ -49,7 +50,7 @@ def open_study(workstation, study: dict, *, close_others: bool | None = None) ->
                                              close_others=close_others)
 
 
-def open_series(workstation, series_rows: Iterable[dict], *, close_others: bool | None = None,
+def open_series(workstation: Station, series_rows: Iterable[dict], *, close_others: bool | None = None,
                 rows: int | None = None, columns: int | None = None, mode: str = "2d") -> list[Viewer]:
     """Open one viewer per series row (DisplaySeries, tiling, the UI)."""
     pairs = []
@@ -67,7 +68,7 @@ def open_series(workstation, series_rows: Iterable[dict], *, close_others: bool 
                                              mode=mode)
 
 
-def open_mpr(workstation, series: dict) -> list[Viewer]:
+def open_mpr(workstation: Station, series: dict) -> list[Viewer]:
     """Open a series as a volume: one viewer showing axial, coronal and sagittal planes through
     a crosshair at the volume's centre (the viewer fills the screen)."""
     return open_series(workstation, [series], close_others=True, rows=1, columns=1, mode="mpr")
@@ -87,7 +88,7 @@ def view_named(name: str | None) -> str:
     return view
 
 
-def open_study_as(workstation, study: dict, view: str, *, close_others: bool | None = None) -> list[Viewer]:
+def open_study_as(workstation: Station, study: dict, view: str, *, close_others: bool | None = None) -> list[Viewer]:
     """Open a study as asked: 2D (its first image series), MPR (its largest series as a volume)
     or beside the patient's prior study."""
     if view == "mpr":
@@ -98,7 +99,7 @@ def open_study_as(workstation, study: dict, view: str, *, close_others: bool | N
     return open_study(workstation, study, close_others=close_others)
 
 
-def open_series_as(workstation, series: dict, view: str) -> list[Viewer]:
+def open_series_as(workstation: Station, series: dict, view: str) -> list[Viewer]:
     """DisplaySeries as asked: the series in 2D, as a volume, or its study beside the prior."""
     if view == "mpr":
         return open_mpr(workstation, series)
@@ -108,7 +109,7 @@ def open_series_as(workstation, series: dict, view: str) -> list[Viewer]:
     return open_series(workstation, [series])
 
 
-def volume_series(workstation, study: dict) -> dict | None:
+def volume_series(workstation: Station, study: dict) -> dict | None:
     """The series of a study to open as a volume: the image series with the most frames."""
     candidates = image_series(workstation, study)
     if not candidates:
@@ -117,7 +118,7 @@ def volume_series(workstation, study: dict) -> dict | None:
     return max(candidates, key=lambda s: (frames.get(s["pk"], 0), -(s["series_number"] or 0)))
 
 
-def open_comparison(workstation, study: dict, prior: dict | None = None) -> list[Viewer]:
+def open_comparison(workstation: Station, study: dict, prior: dict | None = None) -> list[Viewer]:
     """A study beside the patient's prior: each image series of the study (two at most) left,
     its prior counterpart right, scrolling in step (by position within one Frame of Reference;
     otherwise once the user links them). Without a prior the study opens as usual."""
@@ -135,7 +136,7 @@ def open_comparison(workstation, study: dict, prior: dict | None = None) -> list
     return viewers
 
 
-def show_series(workstation, viewer_id: int, series: dict) -> Viewer | None:
+def show_series(workstation: Station, viewer_id: int, series: dict) -> Viewer | None:
     """Show `series` in the open viewer `viewer_id` (the web UI's series strip)."""
     study = queries.study_by_pk(workstation.database, series["study_pk"])
     if study is None:
@@ -169,12 +170,12 @@ def position_of(images: list[dict], image_pk: int) -> int:
     return 0
 
 
-def select_studies(workstation, studies: Iterable[dict]) -> None:
+def select_studies(workstation: Station, studies: Iterable[dict]) -> None:
     """Select studies in the database window (DBWindowFind Select, Retrieve then=select)."""
     workstation.workspace.select(study_uids=[s["study_instance_uid"] for s in studies])
 
 
-def delete_studies(workstation, studies: Iterable[dict]) -> int:
+def delete_studies(workstation: Station, studies: Iterable[dict]) -> int:
     """Delete studies as a user sees it (DBWindowFind Delete, the UI's Delete): their viewers
     close, they leave the selection, they go with their files, and the UI is told."""
     studies = list(studies)
@@ -190,7 +191,7 @@ def delete_studies(workstation, studies: Iterable[dict]) -> int:
     return deleted
 
 
-def front_image_path(workstation) -> str | None:
+def front_image_path(workstation: Station) -> str | None:
     """Absolute path of the file shown in the focused viewer (PathToFrontDCM)."""
     viewer = workstation.workspace.front_viewer()
     if viewer is None:

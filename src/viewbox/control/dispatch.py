@@ -17,6 +17,7 @@ from typing import Any
 from ..config import require_allowed
 from ..errors import NotFound, ViewboxError
 from ..plugins.manager import plugin_manager
+from ..station import Station
 from .audit import AuditLog
 from .registry import Call, Params, Registry, wire_text
 
@@ -41,7 +42,7 @@ def default_audit_path(settings) -> Path:
 class Controller:
     """Owns the registry and the plugin manager of one workstation."""
 
-    def __init__(self, workstation, *, entry_points: bool = True):
+    def __init__(self, workstation: Station, *, entry_points: bool = True):
         from . import downloads, iid, methods, remote  # core methods, registered like plugins
 
         self.workstation = workstation

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadRequest
+from ..station import Station
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Params(Mapping[str, Any]):
 class Call:
     """One invocation of a method, whatever the transport."""
 
-    workstation: Any
+    workstation: Station
     method_name: str
     params: Params
     transport: str  # "xmlrpc" | "get" | "json" | "url" | "iid"

@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 
 from ..config import Location
 from ..errors import ImportFailure, RemoteFailure
+from ..station import Station
 from .receiving import store_part10
 from .scu import STUDY_RETURN_KEYS
 
@@ -81,7 +82,7 @@ def split_multipart(body: bytes, content_type: str) -> list[bytes]:
     return parts
 
 
-def retrieve_study(workstation, location: Location, study_uid: str,
+def retrieve_study(workstation: Station, location: Location, study_uid: str,
                    progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
     """WADO-RS every instance of a study; returns (stored, failed)."""
     base = _base(location)

@@ -18,6 +18,7 @@ from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
 from ..errors import ImportFailure
 from ..library import dicom_query
 from ..pydicom_setup import lenient_pydicom
+from ..station import Station
 from . import tuning
 from .receiving import store_received
 from .sending import fit_to_contexts, storage_contexts
@@ -48,7 +49,7 @@ def handle_echo(event) -> int:
 
 # -- C-STORE -----------------------------------------------------------------------------------------
 
-def handle_store(event, workstation) -> int | Dataset:
+def handle_store(event, workstation: Station) -> int | Dataset:
     """Store one received object; success is answered only once its file and row are durable."""
     try:
         store_received(workstation, event)
@@ -114,7 +115,7 @@ class _Headers:
         return self._cache[rel_path]
 
 
-def find_responses(workstation, identifier: Dataset, model: str) -> Iterator[tuple[int, Dataset | None]]:
+def find_responses(workstation: Station, identifier: Dataset, model: str) -> Iterator[tuple[int, Dataset | None]]:
     """(status, identifier) pairs answering a C-FIND request on the local database."""
     level = str(identifier.get("QueryRetrieveLevel", "")).upper()
     if level not in dicom_query.LEVELS or (level == "PATIENT" and model not in _PATIENT_ROOT):
@@ -160,7 +161,7 @@ def _levels_up_to(level: str) -> tuple[str, ...]:
     return dicom_query.LEVELS[: dicom_query.LEVELS.index(level) + 1]
 
 
-def handle_find(event, workstation):
+def handle_find(event, workstation: Station):
     """EVT_C_FIND: yield pending matches; stop with Cancel when the peer asks."""
     model = str(event.request.AffectedSOPClassUID)
     try:
@@ -175,7 +176,7 @@ def handle_find(event, workstation):
 
 # -- C-MOVE and C-GET --------------------------------------------------------------------------------
 
-def _selected_images(workstation, identifier: Dataset) -> list[dict]:
+def _selected_images(workstation: Station, identifier: Dataset) -> list[dict]:
     level = str(identifier.get("QueryRetrieveLevel", "")).upper()
     filters = {k: v for k, v in identifier_filters(identifier).items()
                if k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}
@@ -205,7 +206,7 @@ class _StoreAssociation:
         self.accepted_contexts = event.assoc.accepted_contexts
 
 
-def _sub_operations(workstation, event, images: list[dict], peer):
+def _sub_operations(workstation: Station, event, images: list[dict], peer):
     """Yield the C-STORE sub-operations; `peer` has the accepted_contexts of the association that
     carries them (the requestor's for C-GET, the destination's for C-MOVE)."""
     files_dir = workstation.database.files_dir
@@ -224,7 +225,7 @@ def _sub_operations(workstation, event, images: list[dict], peer):
         yield PENDING, dataset if dataset is not None else image["rel_path"]
 
 
-def handle_move(event, workstation):
+def handle_move(event, workstation: Station):
     """EVT_C_MOVE: send the selected objects to a destination known as a Location."""
     destination = str(event.move_destination or "").strip()
     location = next((loc for loc in workstation.settings.locations if loc.ae_title == destination), None)
@@ -248,7 +249,7 @@ def handle_move(event, workstation):
     yield from _sub_operations(workstation, event, images, store_association)
 
 
-def handle_get(event, workstation):
+def handle_get(event, workstation: Station):
     """EVT_C_GET: send the selected objects back over the requesting association."""
     try:
         images = _selected_images(workstation, event.identifier)

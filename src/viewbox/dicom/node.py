@@ -20,6 +20,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from ..station import Station
 from . import handlers, tuning
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def build_ae(settings) -> AE:
 class DicomNode:
     """Application entity of the workstation, serving on settings.dicom_port."""
 
-    def __init__(self, workstation):
+    def __init__(self, workstation: Station):
         self.workstation = workstation
         self.port: int | None = None
         self._server = None

@@ -12,12 +12,13 @@ from io import BytesIO
 
 from ..errors import ImportFailure
 from ..library.instance import read_part10, read_received
+from ..station import Station
 from .encoding import part10_header
 
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
-def store_part10(workstation, encoded: bytes) -> str:
+def store_part10(workstation: Station, encoded: bytes) -> str:
     """Store a Part 10 byte string as-is (C-STORE, C-GET, WADO-RS): parse only its header.
 
     Returns 'imported' or 'already_present'; ImportFailure when the header is unusable.
@@ -55,7 +56,7 @@ def _received_meta(event) -> bytes:
                          str(event.context.transfer_syntax))
 
 
-def store_received(workstation, event) -> str:
+def store_received(workstation: Station, event) -> str:
     """Store a C-STORE's data set as received, behind its File Meta Information.
 
     The header is read from the data set itself with the negotiated transfer syntax (only the

@@ -19,6 +19,7 @@ from ..config import Location
 from ..errors import BadRequest, NoMatch, NotFound, RemoteFailure, UnknownLocation
 from ..jobs import Job
 from ..library import dicom_query, queries
+from ..station import Station
 from ..viewing import open_study, select_studies
 from . import dicomweb, scu
 
@@ -102,7 +103,7 @@ def study_fields(matches) -> list[dict]:
     return list(rows.values())
 
 
-def location_named(workstation, name: str) -> Location:
+def location_named(workstation: Station, name: str) -> Location:
     location = workstation.settings.location(name or "")
     if location is None:
         raise UnknownLocation(f"no Location named {name!r}")
@@ -119,14 +120,14 @@ def resolve_mode(location: Location, retrieve_mode: str | None) -> str:
     return mode
 
 
-def query_location(workstation, location: Location, query: dict[str, str], mode: str):
+def query_location(workstation: Station, location: Location, query: dict[str, str], mode: str):
     """Study-level matches at a Location (QIDO-RS for DICOMweb, else C-FIND)."""
     if mode == "DICOMweb":
         return dicomweb.find_studies(location, query)
     return scu.find_studies(workstation, location, query)
 
 
-def _transfer(workstation, location: Location, mode: str) -> Callable:
+def _transfer(workstation: Station, location: Location, mode: str) -> Callable:
     if mode == "DICOMweb":
         return lambda uid, progress: dicomweb.retrieve_study(workstation, location, uid, progress)
     if mode == "C-GET":
@@ -134,7 +135,7 @@ def _transfer(workstation, location: Location, mode: str) -> Callable:
     return lambda uid, progress: scu.move_study(workstation, location, uid, progress)
 
 
-def _run_transfer(workstation, location: Location, mode: str, studies: list[RemoteStudy],
+def _run_transfer(workstation: Station, location: Location, mode: str, studies: list[RemoteStudy],
                   skipped: int) -> Callable[[Job], dict]:
     transfer = _transfer(workstation, location, mode)
 
@@ -157,7 +158,7 @@ def _run_transfer(workstation, location: Location, mode: str, studies: list[Remo
     return work
 
 
-def _then(workstation, then: str | None, study_uid: str) -> Callable[[Job], None] | None:
+def _then(workstation: Station, then: str | None, study_uid: str) -> Callable[[Job], None] | None:
     action = (then or "").strip().lower()
     if action not in ("open", "display", "select"):
         return None
@@ -174,7 +175,7 @@ def _then(workstation, then: str | None, study_uid: str) -> Callable[[Job], None
     return follow_up
 
 
-def start_retrieve(workstation, server_name: str, filters: list[tuple[str, str]], then: str | None,
+def start_retrieve(workstation: Station, server_name: str, filters: list[tuple[str, str]], then: str | None,
                    only_if_needed: bool, retrieve_mode: str | None) -> Job:
     """Retrieve (spec §4): C-FIND now (UnknownLocation / NoMatch / RemoteFailure), transfer as a Job."""
     location = location_named(workstation, server_name)
@@ -199,7 +200,7 @@ def start_retrieve(workstation, server_name: str, filters: list[tuple[str, str]]
                                    then=_then(workstation, then, first))
 
 
-def start_study_retrieves(workstation, server_name: str, study_uids: list[str], then: str | None) -> list[Job]:
+def start_study_retrieves(workstation: Station, server_name: str, study_uids: list[str], then: str | None) -> list[Job]:
     """The Query panel's Retrieve: one job per study UID, in the Location's own mode.
 
     Each study is asked for again first (its instance count is the job's total), so a study the
@@ -219,7 +220,7 @@ def start_study_retrieves(workstation, server_name: str, study_uids: list[str], 
             for study in studies]
 
 
-def start_cmove(workstation, accession_number: str, server_name: str) -> Job:
+def start_cmove(workstation: Station, accession_number: str, server_name: str) -> Job:
     """CMove (spec §4): C-FIND on the accession number, then C-MOVE every match (a Job)."""
     location = location_named(workstation, server_name)
     if not (accession_number or "").strip():
@@ -232,7 +233,7 @@ def start_cmove(workstation, accession_number: str, server_name: str) -> Job:
                                    _run_transfer(workstation, location, "C-MOVE", studies, 0))
 
 
-def start_send(workstation, location_name: str, study_uid: str) -> Job:
+def start_send(workstation: Station, location_name: str, study_uid: str) -> Job:
     """SendStudy / `viewbox send`: C-STORE a local study's files to a Location (a Job)."""
     location = location_named(workstation, location_name)
     studies = queries.studies_by_uid(workstation.database, [study_uid])

@@ -27,6 +27,7 @@ from pynetdicom.sop_class import (
 
 from ..config import Location
 from ..errors import RemoteFailure
+from ..station import Station
 from . import tuning
 from .handlers import handle_store
 from .node import STORAGE_TRANSFER_SYNTAXES, UNCOMPRESSED, quiet_pynetdicom_logging
@@ -44,7 +45,7 @@ STUDY_RETURN_KEYS = ("PatientName", "PatientID", "AccessionNumber", "PatientBirt
                      "ReferringPhysicianName")
 
 
-def _client_ae(workstation) -> AE:
+def _client_ae(workstation: Station) -> AE:
     quiet_pynetdicom_logging()
     ae = AE(ae_title=workstation.settings.aet)
     ae.connection_timeout = CONNECT_TIMEOUT
@@ -55,7 +56,7 @@ def _client_ae(workstation) -> AE:
 
 
 @contextmanager
-def association(workstation, location: Location, contexts: list, *, roles: list | None = None,
+def association(workstation: Station, location: Location, contexts: list, *, roles: list | None = None,
                 handlers: list | None = None) -> Iterator:
     """An established association with a Location, released on exit; RemoteFailure otherwise."""
     ae = _client_ae(workstation)
@@ -83,7 +84,7 @@ def _check(status: Dataset | None, location: Location, what: str) -> int:
     return int(status.Status)
 
 
-def echo(workstation, location: Location) -> float:
+def echo(workstation: Station, location: Location) -> float:
     """Seconds a C-ECHO round trip takes (association included)."""
     started = time.perf_counter()
     with association(workstation, location, [build_context(Verification)]) as assoc:
@@ -93,7 +94,7 @@ def echo(workstation, location: Location) -> float:
     return time.perf_counter() - started
 
 
-def find_studies(workstation, location: Location, filters: dict[str, str]) -> list[Dataset]:
+def find_studies(workstation: Station, location: Location, filters: dict[str, str]) -> list[Dataset]:
     """Study Root C-FIND at STUDY level: matching keys `filters`, plus the usual return keys."""
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "STUDY"
@@ -145,7 +146,7 @@ def _study_identifier(study_uid: str) -> Dataset:
     return identifier
 
 
-def move_study(workstation, location: Location, study_uid: str,
+def move_study(workstation: Station, location: Location, study_uid: str,
                progress: ProgressCallback | None = None) -> tuple[int, int]:
     """C-MOVE a study to our own AE title; returns (completed, failed) sub-operations.
 
@@ -159,7 +160,7 @@ def move_study(workstation, location: Location, study_uid: str,
         return _follow_retrieve(responses, location, "C-MOVE", progress)
 
 
-def get_study(workstation, location: Location, study_uid: str,
+def get_study(workstation: Station, location: Location, study_uid: str,
               progress: ProgressCallback | None = None) -> tuple[int, int]:
     """C-GET a study over one association, storing each object as the C-STORE SCP does.
 
@@ -177,7 +178,7 @@ def get_study(workstation, location: Location, study_uid: str,
     return completed, failed
 
 
-def _get_study(workstation, location: Location, study_uid: str, syntaxes: list[str],
+def _get_study(workstation: Station, location: Location, study_uid: str, syntaxes: list[str],
                progress: ProgressCallback | None) -> tuple[int, int]:
     storage = [cx.abstract_syntax for cx in StoragePresentationContexts][:127]
     contexts = [build_context(StudyRootQueryRetrieveInformationModelGet, UNCOMPRESSED[:2])]
@@ -189,7 +190,7 @@ def _get_study(workstation, location: Location, study_uid: str, syntaxes: list[s
         return _follow_retrieve(responses, location, "C-GET", progress)
 
 
-def store_files(workstation, location: Location, items: list[tuple[str, str | None, Path]],
+def store_files(workstation: Station, location: Location, items: list[tuple[str, str | None, Path]],
                 progress: ProgressCallback | None = None) -> tuple[int, int]:
     """C-STORE files, given as (SOP class, stored transfer syntax, path) from their image rows, to
     a Location; returns (sent, failed).

@@ -12,10 +12,11 @@ from pathlib import Path
 from .. import viewing
 from ..errors import BadRequest
 from ..library import queries
+from ..station import Station
 from .hooks import hookimpl
 
 
-def _selected_series(workstation) -> list[dict]:
+def _selected_series(workstation: Station) -> list[dict]:
     """The series of the database window's selection: selected series, else the studies' series."""
     database = workstation.database
     window = workstation.workspace.db_window

@@ -14,6 +14,8 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from ..station import Station
+
 # A client that stops reading gets at most this many queued events, then a "resync" that makes
 # it fetch the whole state again: a stuck tab never makes the server hold unbounded memory.
 MAX_QUEUED = 1000
@@ -33,7 +35,7 @@ class _Client:
 class EventHub:
     """Fan-out of change events to connected browser tabs."""
 
-    def __init__(self, workstation):
+    def __init__(self, workstation: Station):
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
         workstation.workspace.add_listener(self._workspace_changed)

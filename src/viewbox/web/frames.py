@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import NotFound
 from ..library import queries
 from ..render import MEDIA_TYPES, Renderer, RenderError, encode, requested_window, thumbnail
+from ..station import Station
 from ..viewing import image_at
 
 
@@ -39,7 +40,7 @@ class RenderedFrame:
 class SeriesFrames:
     """Renders frames and thumbnails of stored series, with the caches scrolling needs."""
 
-    def __init__(self, workstation, renderer: Renderer | None = None, thumbnails: int = 2000):
+    def __init__(self, workstation: Station, renderer: Renderer | None = None, thumbnails: int = 2000):
         self.workstation = workstation
         self.renderer = renderer or Renderer()
         self._thumbnails: OrderedDict[tuple, bytes] = OrderedDict()

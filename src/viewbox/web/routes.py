@@ -12,25 +12,33 @@ import logging
 import re
 import secrets
 import shutil
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from .. import viewing
 from ..config import is_loopback, require_allowed
-from ..errors import BadRequest, NotFound, TooLarge, ViewboxError
+from ..errors import (
+    BadRequest,
+    NotFound,
+    TooLarge,
+    ViewboxError,
+    error_reply,
+    incident_message,
+    report_incident,
+)
 from ..library import dicom_query, queries
 from ..predicates import smart_album_filter
 from ..render import RenderError
+from ..station import Station
 from .events import EventHub
 from .frames import SeriesFrames, placeholder_svg
 
@@ -49,66 +57,16 @@ _DICOM_DATE_RANGE = re.compile(r"^(\d{8})?(-(\d{8})?)?$")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
-def web_routes(workstation) -> list[BaseRoute]:
-    """Routes of the web UI for `workstation`; the control server mounts them next to its own."""
-    ui = WebUI(workstation)
-    api = "/api/ui"
-    return [
-        Route("/ui", lambda _request: RedirectResponse("/ui/", status_code=307)),
-        Route("/ui/", ui.page),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
-        Route(f"{api}/state", ui.state),
-        Route(f"{api}/events", ui.events),
-        Route(f"{api}/albums", ui.albums),
-        Route(f"{api}/albums", ui.create_album, methods=["POST"]),
-        Route(f"{api}/albums/add", ui.add_to_album, methods=["POST"]),
-        Route(f"{api}/albums/remove", ui.remove_from_album, methods=["POST"]),
-        Route(f"{api}/locations", ui.locations),
-        Route(f"{api}/studies", ui.studies),
-        Route(f"{api}/studies/{{study_pk:int}}/series", ui.study_series),
-        Route(f"{api}/series/{{series_pk:int}}", ui.series_info),
-        Route(f"{api}/image/{{series_pk:int}}/{{index:int}}", ui.image),
-        Route(f"{api}/thumbnail/{{series_pk:int}}", ui.thumbnail),
-        Route(f"{api}/jobs", ui.jobs),
-        Route(f"{api}/open", ui.open, methods=["POST"]),
-        Route(f"{api}/viewers/close-all", ui.close_all, methods=["POST"]),
-        Route(f"{api}/viewers/{{viewer_id:int}}", ui.update_viewer, methods=["POST"]),
-        Route(f"{api}/viewers/{{viewer_id:int}}/close", ui.close_viewer, methods=["POST"]),
-        Route(f"{api}/viewers/{{viewer_id:int}}/focus", ui.focus_viewer, methods=["POST"]),
-        Route(f"{api}/viewers/{{viewer_id:int}}/series", ui.show_series, methods=["POST"]),
-        Route(f"{api}/tiling", ui.tiling, methods=["POST"]),
-        Route(f"{api}/select", ui.select, methods=["POST"]),
-        Route(f"{api}/db-window", ui.db_window, methods=["POST"]),
-        Route(f"{api}/delete", ui.delete, methods=["POST"]),
-        Route(f"{api}/send", ui.send, methods=["POST"]),
-        Route(f"{api}/query", ui.query, methods=["POST"]),
-        Route(f"{api}/retrieve", ui.retrieve, methods=["POST"]),
-        Route(f"{api}/upload/{{batch}}", ui.upload, methods=["POST", "PUT"]),
-        Route(f"{api}/import/{{batch}}", ui.import_batch, methods=["POST"]),
-    ]
-
-
 # -- the one mapping from exceptions to HTTP answers of this API ------------------------------------
 
-def error_response(exc: Exception) -> JSONResponse:
-    """ViewboxError → its HTTP status with its message; anything else → 500 with an incident id."""
+def error_response(_request: Request, exc: Exception) -> JSONResponse:
+    """The exception handler of /api/ui: a ViewboxError → its HTTP status with its message;
+    anything else → 500 with an incident id (the traceback goes to the log only)."""
     if isinstance(exc, ViewboxError):
-        return JSONResponse({"error": str(exc.http_status), "message": exc.message},
-                            status_code=exc.http_status, headers=NO_STORE)
-    incident = uuid.uuid4().hex[:12]
-    log.exception("web UI request failed (incident %s)", incident)
-    return JSONResponse({"error": "500", "message": f"internal error, incident {incident}"},
-                        status_code=500, headers=NO_STORE)
-
-
-def _answers(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-    @wraps(handler)
-    async def wrapped(self, request: Request) -> Response:
-        try:
-            return await handler(self, request)
-        except Exception as exc:  # noqa: BLE001 - mapped once, here
-            return error_response(exc)
-    return wrapped
+        return JSONResponse(error_reply(exc.http_status, exc.message), status_code=exc.http_status,
+                            headers=NO_STORE)
+    message = incident_message(report_incident(log, "web UI request failed", exc))
+    return JSONResponse(error_reply(500, message), status_code=500, headers=NO_STORE)
 
 
 async def _json_body(request: Request) -> dict:
@@ -266,10 +224,55 @@ def series_row(row: dict, frames: int) -> dict:
 class WebUI:
     """Handlers of the web UI for one workstation (no global state)."""
 
-    def __init__(self, workstation):
+    def __init__(self, workstation: Station):
         self.workstation = workstation
         self.hub = EventHub(workstation)
         self.frames = SeriesFrames(workstation)
+
+    def routes(self) -> list[BaseRoute]:
+        """The page, its static files and the JSON API; `asgi.build_app` places them next to the
+        control API. The API is a mount of its own so that its errors are mapped once, by
+        `error_response`, as Starlette exception handlers."""
+        return [
+            Route("/ui", lambda _request: RedirectResponse("/ui/", status_code=307)),
+            Route("/ui/", self.page),
+            Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+            Mount("/api/ui", app=ExceptionMiddleware(Router(self.api_routes()),
+                                                     handlers={Exception: error_response})),
+        ]
+
+    def api_routes(self) -> list[BaseRoute]:
+        """The JSON API under /api/ui."""
+        return [
+            Route("/state", self.state),
+            Route("/events", self.events),
+            Route("/albums", self.albums),
+            Route("/albums", self.create_album, methods=["POST"]),
+            Route("/albums/add", self.add_to_album, methods=["POST"]),
+            Route("/albums/remove", self.remove_from_album, methods=["POST"]),
+            Route("/locations", self.locations),
+            Route("/studies", self.studies),
+            Route("/studies/{study_pk:int}/series", self.study_series),
+            Route("/series/{series_pk:int}", self.series_info),
+            Route("/image/{series_pk:int}/{index:int}", self.image),
+            Route("/thumbnail/{series_pk:int}", self.thumbnail),
+            Route("/jobs", self.jobs),
+            Route("/open", self.open, methods=["POST"]),
+            Route("/viewers/close-all", self.close_all, methods=["POST"]),
+            Route("/viewers/{viewer_id:int}", self.update_viewer, methods=["POST"]),
+            Route("/viewers/{viewer_id:int}/close", self.close_viewer, methods=["POST"]),
+            Route("/viewers/{viewer_id:int}/focus", self.focus_viewer, methods=["POST"]),
+            Route("/viewers/{viewer_id:int}/series", self.show_series, methods=["POST"]),
+            Route("/tiling", self.tiling, methods=["POST"]),
+            Route("/select", self.select, methods=["POST"]),
+            Route("/db-window", self.db_window, methods=["POST"]),
+            Route("/delete", self.delete, methods=["POST"]),
+            Route("/send", self.send, methods=["POST"]),
+            Route("/query", self.query, methods=["POST"]),
+            Route("/retrieve", self.retrieve, methods=["POST"]),
+            Route("/upload/{batch}", self.upload, methods=["POST", "PUT"]),
+            Route("/import/{batch}", self.import_batch, methods=["POST"]),
+        ]
 
     @property
     def database(self):
@@ -284,7 +287,6 @@ class WebUI:
     async def page(self, _request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", headers=NO_STORE)
 
-    @_answers
     async def state(self, request: Request) -> Response:
         return _ok(await run_in_threadpool(self._state, dict(request.query_params)))
 
@@ -311,7 +313,6 @@ class WebUI:
             raise NotFound(f"no album named {name!r}")
         return _album_condition(album)
 
-    @_answers
     async def albums(self, _request: Request) -> Response:
         return _ok(await run_in_threadpool(self._albums))
 
@@ -326,7 +327,6 @@ class WebUI:
             albums.append(entry)
         return {"albums": albums, "selected": self.workstation.workspace.db_window.album}
 
-    @_answers
     async def studies(self, request: Request) -> Response:
         params = dict(request.query_params)
         db_window = vars(self.workstation.workspace.db_window)  # frozen: no snapshot of all viewers needed
@@ -348,7 +348,6 @@ class WebUI:
                 "order": "asc" if params.get("order") == "asc" else "desc",
                 "rows": [study_row(row) for row in rows]}
 
-    @_answers
     async def study_series(self, request: Request) -> Response:
         return _ok(await run_in_threadpool(self._study_series, request.path_params["study_pk"]))
 
@@ -369,7 +368,6 @@ class WebUI:
         frames = queries.series_frame_counts(self.database, [series_pk])[series_pk]
         return {**series_row(series, frames), "study": study_row(study) if study else None}
 
-    @_answers
     async def series_info(self, request: Request) -> Response:
         series_pk = request.path_params["series_pk"]
         info = await run_in_threadpool(self._series_info, series_pk)
@@ -379,7 +377,6 @@ class WebUI:
 
     # -- pixels -------------------------------------------------------------------------------------
 
-    @_answers
     async def image(self, request: Request) -> Response:
         params = request.query_params
         fmt = params.get("format", "png")
@@ -409,13 +406,10 @@ class WebUI:
         except RenderError as exc:
             return Response(placeholder_svg("cannot display"), media_type="image/svg+xml",
                             headers={**NO_STORE, "X-Render-Error": _header_text(self._public(exc.message))})
-        except Exception as exc:  # noqa: BLE001
-            return error_response(exc)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
     # -- viewers ------------------------------------------------------------------------------------
 
-    @_answers
     async def open(self, request: Request) -> Response:
         body = await _json_body(request)
         opened = await run_in_threadpool(self._open, body)
@@ -437,7 +431,6 @@ class WebUI:
         return viewing.open_series(self.workstation, first, close_others=True,
                                    rows=body.get("rows"), columns=body.get("columns"))
 
-    @_answers
     async def update_viewer(self, request: Request) -> Response:
         body = await _json_body(request)
         changes = {}
@@ -460,23 +453,19 @@ class WebUI:
         # the version that includes this change: the tab ignores older live events after it
         return _ok({"error": "0", "viewer": viewer.as_dict(), "version": workspace.version})
 
-    @_answers
     async def close_viewer(self, request: Request) -> Response:
         viewer_id = request.path_params["viewer_id"]
         closed = self.workstation.workspace.close(lambda viewer: viewer.id == viewer_id)
         return _ok({"error": "0", "closed": closed})
 
-    @_answers
     async def close_all(self, _request: Request) -> Response:
         return _ok({"error": "0", "closed": self.workstation.workspace.close_all()})
 
-    @_answers
     async def focus_viewer(self, request: Request) -> Response:
         if not self.workstation.workspace.focus(request.path_params["viewer_id"]):
             raise NotFound(f"no viewer {request.path_params['viewer_id']}")
         return _ok()
 
-    @_answers
     async def show_series(self, request: Request) -> Response:
         body = await _json_body(request)
         series = await run_in_threadpool(queries.series_by_pk, self.database, _int(body.get("series_pk"), "series_pk"))
@@ -487,7 +476,6 @@ class WebUI:
             raise NotFound(f"no viewer {request.path_params['viewer_id']}")
         return _ok({"error": "0", "viewer": viewer.as_dict()})
 
-    @_answers
     async def tiling(self, request: Request) -> Response:
         body = await _json_body(request)
         rows, columns = _int(body.get("rows"), "rows"), _int(body.get("columns"), "columns")
@@ -514,7 +502,6 @@ class WebUI:
 
     # -- selection, album, filter, deletion --------------------------------------------------------
 
-    @_answers
     async def select(self, request: Request) -> Response:
         body = await _json_body(request)
         study_uids = [str(uid) for uid in body.get("study_uids") or []]
@@ -523,7 +510,6 @@ class WebUI:
         workspace.select(study_uids=study_uids, series_uids=series_uids)
         return _ok({"error": "0", "version": workspace.version})  # as update_viewer: see app.js
 
-    @_answers
     async def db_window(self, request: Request) -> Response:
         body = await _json_body(request)
         changes = {}
@@ -555,7 +541,6 @@ class WebUI:
         require_allowed(self.workstation.settings, permission, local=is_loopback(peer), where=peer,
                         user=request.scope.get("viewbox.user"))
 
-    @_answers
     async def delete(self, request: Request) -> Response:
         self._allow(request, "DBWindowFind:Delete")
         pks = _study_pks(await _json_body(request))
@@ -567,7 +552,6 @@ class WebUI:
 
     # -- albums and sending ------------------------------------------------------------------------
 
-    @_answers
     async def create_album(self, request: Request) -> Response:
         body = await _json_body(request)
         name = body.get("name")
@@ -577,11 +561,9 @@ class WebUI:
         self.hub.publish("library", {"kind": "albums", "album": created})
         return _ok({"error": "0", "name": created})
 
-    @_answers
     async def add_to_album(self, request: Request) -> Response:
         return await self._change_album(request, self.workstation.library.albums.add, "added")
 
-    @_answers
     async def remove_from_album(self, request: Request) -> Response:
         return await self._change_album(request, self.workstation.library.albums.remove, "removed")
 
@@ -593,12 +575,10 @@ class WebUI:
         self.hub.publish("library", {"kind": "albums", "album": album})
         return _ok({"error": "0", counted: count})
 
-    @_answers
     async def locations(self, _request: Request) -> Response:
         return _ok([{"name": loc.name, "ae_title": loc.ae_title, "host": loc.host, "port": loc.port}
                     for loc in self.workstation.settings.locations])
 
-    @_answers
     async def send(self, request: Request) -> Response:
         self._allow(request, "SendStudy")
         body = await _json_body(request)
@@ -617,7 +597,6 @@ class WebUI:
 
     # -- query and retrieve ------------------------------------------------------------------------
 
-    @_answers
     async def query(self, request: Request) -> Response:
         """Ask a Location for studies (C-FIND or QIDO-RS, in a worker thread with the DICOM layer's
         timeouts, so an unreachable Location answers within seconds and never blocks the page)."""
@@ -637,7 +616,6 @@ class WebUI:
                 "studies": [remote_study_row(fields, local.get(fields["StudyInstanceUID"]))
                             for fields in found[:QUERY_ROWS]]}
 
-    @_answers
     async def retrieve(self, request: Request) -> Response:
         """One retrieve job per study; it writes to the database, so it follows the remote rule."""
         self._allow(request, "Retrieve")
@@ -660,7 +638,6 @@ class WebUI:
             raise BadRequest("batch must be 8 to 32 lowercase hex digits")
         return self.database.temp_dir / f"upload-{batch}"
 
-    @_answers
     async def upload(self, request: Request) -> Response:
         """One dropped file (raw body, name in ?name=): staged in TEMP until its batch is imported."""
         folder = self._batch_dir(request.path_params["batch"])
@@ -682,7 +659,6 @@ class WebUI:
             raise
         return _ok({"error": "0", "name": name, "bytes": size})
 
-    @_answers
     async def import_batch(self, request: Request) -> Response:
         folder = self._batch_dir(request.path_params["batch"])
         if not folder.is_dir():
@@ -710,7 +686,6 @@ class WebUI:
         job = workstation.jobs.submit("import", f"Import of {count} dropped file(s)", work)
         return _ok({"error": "0", "job": job.as_dict()})
 
-    @_answers
     async def jobs(self, _request: Request) -> Response:
         return _ok({"jobs": [job.as_dict() for job in self.workstation.jobs.recent(50)]})
 

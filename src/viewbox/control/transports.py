@@ -1,31 +1,30 @@
-"""The HTTP application: every control-API transport plus the web UI, behind one security layer.
+"""The control API's HTTP transports: the routes `asgi.build_app` places next to the web UI's.
 
-Transports (spec §1): XML-RPC POST on `/` and `/RPC2`, GET query strings, the JSON mirror
-`/api/methods/<name>`, IHE IID. All of them end in Controller.invoke(), run on a worker thread
-(methods do blocking database work).
+Transports (docs/control-api.md): XML-RPC POST on `/` and `/RPC2`, GET query strings, the JSON
+mirror `/api/methods/<name>`, IHE IID. All of them end in Controller.invoke(), run on a worker
+thread (methods do blocking database work). A request refused before any method runs (a body too
+large, malformed XML or JSON, no methodName) raises a ViewboxError that `Transports.refused`, the
+Starlette exception handler of this boundary, answers as XML-RPC or JSON and audits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import BadRequest, TooLarge, ViewboxError
-from ..web.routes import web_routes
+from ..errors import BadRequest, TooLarge, ViewboxError, error_reply
 from .dispatch import Controller, Outcome
 from .iid import render_page
-from .security import SecurityMiddleware
 from .urls import parse_query, pop_method_name
 from .wire import decode_call, encode_response
 
@@ -47,7 +46,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _run_all(actions: list) -> None:
+def _run_all(actions: list[Callable[[], None]]) -> None:
     for action in actions:
         action()
 
@@ -58,7 +57,7 @@ def _after(outcome: Outcome) -> BackgroundTask | None:
     return BackgroundTask(_run_all, actions) if actions else None
 
 
-async def _receive_body(scope, receive, limit: int) -> bytes | None:
+async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The request body read from ASGI messages, refusing more than `limit` bytes without
     reading them all; None if the client disconnected first."""
     for key, value in scope["headers"]:
@@ -82,7 +81,7 @@ async def _receive_body(scope, receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _send_xml(send, status: int, body: bytes) -> None:
+async def _send_xml(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", XML_HEADER)]})
     await send({"type": "http.response.body", "body": body})
@@ -106,11 +105,11 @@ class XmlRpcPost:
     to the application. Installed after the security middleware, so those calls pass the same
     checks and only skip routing and Request/Response objects."""
 
-    def __init__(self, app, transports: Transports):
+    def __init__(self, app: ASGIApp, transports: Transports):
         self.app = app
         self.transports = transports
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope.get("method") == "POST" and not scope.get("root_path")
                 and scope.get("path") in XMLRPC_PATHS):
             await self.transports.xmlrpc_post(scope, receive, send)
@@ -118,7 +117,7 @@ class XmlRpcPost:
         await self.app(scope, receive, send)
 
 
-def _as_json(reply) -> dict:
+def _as_json(reply: object) -> dict:
     return reply if isinstance(reply, dict) else {"error": "0", "result": reply}
 
 
@@ -136,7 +135,7 @@ class Transports:
                       args: list | None = None) -> Outcome:
         return await self._invoke_scope(request.scope, name, params, transport, args)
 
-    async def _invoke_scope(self, scope, name: str, params: dict, transport: str,
+    async def _invoke_scope(self, scope: Scope, name: str, params: dict, transport: str,
                             args: list | None = None) -> Outcome:
         client = scope.get("client")
         call = functools.partial(
@@ -148,9 +147,19 @@ class Transports:
     def close(self) -> None:
         self.executor.shutdown(wait=False)
 
-    def _refused(self, scope, path: str, exc: ViewboxError) -> dict:
+    def routes(self) -> list[BaseRoute]:
+        """The control API's routes; `asgi.build_app` places them at the root of the application."""
+        return [
+            Route("/", self.xmlrpc, methods=["GET", "POST", "HEAD"]),
+            Route("/RPC2", self.xmlrpc, methods=["GET", "POST"]),
+            Route("/rpc2", self.xmlrpc, methods=["GET", "POST"]),
+            Route("/api/methods/{name:str}", self.json_method, methods=["GET", "POST"]),
+            Route("/IHEInvokeImageDisplay", self.iid, methods=["GET"]),
+        ]
+
+    def _refused(self, scope: Scope, path: str, exc: ViewboxError) -> dict:
         """The reply to a request refused before any method ran, written to the audit log."""
-        reply = {"error": str(exc.http_status), "message": exc.message}
+        reply = error_reply(exc.http_status, exc.message)
         client = scope.get("client")
         self.controller.audit.record(peer=client[0] if client else None,
                                      user=scope.get("viewbox.user"), transport="http",
@@ -158,9 +167,12 @@ class Transports:
                                      status=exc.http_status, error=reply["error"], message=exc.message)
         return reply
 
-    def _protocol_error(self, request: Request, exc: ViewboxError, as_json: bool) -> Response:
+    async def refused(self, request: Request, exc: Exception) -> Response:
+        """The exception handler of the control API's routes: a ViewboxError raised before any
+        method ran, answered in the route's shape (JSON under /api/, XML-RPC elsewhere)."""
+        assert isinstance(exc, ViewboxError)
         reply = self._refused(request.scope, request.url.path, exc)
-        if as_json:
+        if request.url.path.startswith("/api/"):
             return JSONResponse(reply, exc.http_status)
         return Response(encode_response(reply), exc.http_status, media_type=XML_TYPE)
 
@@ -170,17 +182,13 @@ class Transports:
         POSTs normally arrive at `xmlrpc_post` through XmlRpcPost and never get here."""
         if request.method in ("GET", "HEAD"):
             return await self.query(request)
-        try:
-            body = await read_body(request, self.limit)
-            name, values = decode_call(body)
-        except ViewboxError as exc:
-            return self._protocol_error(request, exc, as_json=False)
+        name, values = decode_call(await read_body(request, self.limit))
         params, args = _call_values(values)
         outcome = await self._invoke(request, name, params, "xmlrpc", args)
         return Response(encode_response(outcome.reply), outcome.status, media_type=XML_TYPE,
                         background=_after(outcome))
 
-    async def xmlrpc_post(self, scope, receive, send) -> None:
+    async def xmlrpc_post(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST methodCall on `/` and `/RPC2`, the hottest route, as plain ASGI: no Request or
         Response objects, the same bytes on the wire (status, content-type, content-length)."""
         try:
@@ -205,7 +213,7 @@ class Transports:
         if name is None:
             if request.url.path == "/":
                 return RedirectResponse("/ui/", status_code=307)
-            return self._protocol_error(request, BadRequest("missing methodName"), as_json=False)
+            raise BadRequest("missing methodName")
         as_json = False
         for key in list(params):
             if key.lower() == "format" and params[key].lower() in ("json", "xml"):
@@ -222,16 +230,13 @@ class Transports:
         if request.method == "GET":
             params: dict = parse_query(request.url.query)
         else:
+            body = await read_body(request, self.limit)
             try:
-                body = await read_body(request, self.limit)
                 params = json.loads(body) if body.strip() else {}
-            except ViewboxError as exc:
-                return self._protocol_error(request, exc, as_json=True)
             except (ValueError, UnicodeDecodeError) as exc:
-                return self._protocol_error(request, BadRequest(f"malformed JSON: {exc}"), as_json=True)
+                raise BadRequest(f"malformed JSON: {exc}") from None
             if not isinstance(params, dict):
-                return self._protocol_error(request, BadRequest("the body must be a JSON object"),
-                                            as_json=True)
+                raise BadRequest("the body must be a JSON object")
         via_scheme = request.headers.get("x-viewbox-via") == "url-scheme"
         outcome = await self._invoke(request, name, params, "url" if via_scheme else "json")
         return JSONResponse(_as_json(outcome.reply), outcome.status, background=_after(outcome))
@@ -243,32 +248,3 @@ class Transports:
         if status == 200 and isinstance(reply, dict) and reply.get("error") != "0":
             status = 404
         return HTMLResponse(render_page(reply if isinstance(reply, dict) else {}, status), status)
-
-
-def build_app(workstation) -> Starlette:
-    """The ASGI application serving `workstation`: control API + web UI, security in front."""
-    controller = Controller(workstation)
-    workstation.controller = controller  # the web UI and the CLI reach the registry through it
-    transports = Transports(controller)
-    routes = [
-        Route("/", transports.xmlrpc, methods=["GET", "POST", "HEAD"]),
-        Route("/RPC2", transports.xmlrpc, methods=["GET", "POST"]),
-        Route("/rpc2", transports.xmlrpc, methods=["GET", "POST"]),
-        Route("/api/methods/{name:str}", transports.json_method, methods=["GET", "POST"]),
-        Route("/IHEInvokeImageDisplay", transports.iid, methods=["GET"]),
-        *web_routes(workstation),
-    ]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app):
-        yield
-        transports.close()
-        controller.close()
-
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(SecurityMiddleware, settings=workstation.settings,
-                                           audit=controller.audit),
-                                Middleware(XmlRpcPost, transports=transports)])
-    app.state.controller = controller
-    app.state.workstation = workstation
-    return app
