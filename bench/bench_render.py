@@ -1,6 +1,6 @@
 """Benchmark: one 512×512 16-bit CT frame, windowed, encoded for the browser.
 
-Compares Viewbox's Renderer (in-process, cold and warm) with Orthanc's
+Compares Viewbox's rendering path (FrameCache + render_decoded + encode, in-process, cold and warm) with Orthanc's
 `GET /instances/{id}/frames/0/rendered` on the same synthetic file in the same run.
 
 Run as root: `python bench/bench_render.py`. Orthanc 1.10 listens on every interface, so the
@@ -28,7 +28,7 @@ import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from viewbox.render import MEDIA_TYPES, Renderer, encode
+from viewbox.render import MEDIA_TYPES, FrameCache, encode, render_decoded, render_frame
 
 INSIDE_NAMESPACE = "VIEWBOX_BENCH_IN_NETNS"
 ORTHANC_HTTP_PORT = 8042
@@ -85,23 +85,28 @@ def time_calls(call, repeat: int) -> list[float]:
     return samples
 
 
+def render_array(cache: FrameCache, path: Path, center: float, width: float) -> np.ndarray:
+    """The viewers' path (web.frames.SeriesFrames.render) without the database lookup."""
+    return render_decoded(*cache.frame(path, 0), window_center=center, window_width=width)[0]
+
+
+def render_bytes(cache: FrameCache, path: Path, center: float, width: float, fmt: str) -> bytes:
+    return encode(render_array(cache, path, center, width), fmt)
+
+
 def bench_viewbox(path: Path, fmt: str, repeat: int) -> dict[str, tuple[float, float]]:
     center, width = WINDOW
     results = {}
-    cold = time_calls(
-        lambda: Renderer().render(path, 0, window_center=center, window_width=width, fmt=fmt), repeat
-    )
+    cold = time_calls(lambda: render_bytes(FrameCache(), path, center, width, fmt), repeat)
     results[f"Viewbox cold ({fmt})"] = percentiles(cold)
-    renderer = Renderer()
-    renderer.render(path, 0, window_center=center, window_width=width, fmt=fmt)
-    warm = time_calls(
-        lambda: renderer.render(path, 0, window_center=center, window_width=width, fmt=fmt), repeat
-    )
+    cache = FrameCache()
+    render_bytes(cache, path, center, width, fmt)
+    warm = time_calls(lambda: render_bytes(cache, path, center, width, fmt), repeat)
     results[f"Viewbox warm ({fmt})"] = percentiles(warm)
-    array = renderer.render_array(path, 0, window_center=center, window_width=width)
+    array = render_array(cache, path, center, width)
     results[f"  of which encode ({fmt})"] = percentiles(time_calls(lambda: encode(array, fmt), repeat))
     results["  of which window only"] = percentiles(
-        time_calls(lambda: renderer.render_array(path, 0, window_center=center, window_width=width), repeat)
+        time_calls(lambda: render_array(cache, path, center, width), repeat)
     )
     return results
 
@@ -115,7 +120,7 @@ def bench_viewbox_http(path: Path, repeat: int) -> dict[str, tuple[float, float]
 
     import httpx
 
-    renderer = Renderer()
+    cache = FrameCache()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -123,9 +128,7 @@ def bench_viewbox_http(path: Path, repeat: int) -> dict[str, tuple[float, float]
         def do_GET(self) -> None:  # noqa: N802 (stdlib name)
             query = parse_qs(urlparse(self.path).query)
             fmt = query["fmt"][0]
-            body = renderer.render(
-                path, 0, window_center=float(query["wc"][0]), window_width=float(query["ww"][0]), fmt=fmt
-            )
+            body = render_bytes(cache, path, float(query["wc"][0]), float(query["ww"][0]), fmt)
             self.send_response(200)
             self.send_header("Content-Type", MEDIA_TYPES[fmt])
             self.send_header("Content-Length", str(len(body)))
@@ -231,7 +234,7 @@ def compare_images(orthanc_png: bytes, path: Path) -> str:
     from PIL import Image
 
     theirs = np.asarray(Image.open(io.BytesIO(orthanc_png)).convert("L")).astype(np.int16)
-    ours = Renderer().render_array(path, 0, window_center=WINDOW[0], window_width=WINDOW[1]).astype(np.int16)
+    ours = render_frame(path, 0, window_center=WINDOW[0], window_width=WINDOW[1]).astype(np.int16)
     if theirs.shape != ours.shape:
         return f"shapes differ: Orthanc {theirs.shape}, Viewbox {ours.shape}"
     difference = np.abs(theirs - ours)

@@ -22,13 +22,17 @@ from pydicom.pixels import pixel_array
 from helpers.samples import SAMPLES, manifest
 from viewbox.errors import NotFound, ViewboxError
 from viewbox.render import (
-    Renderer,
+    FrameCache,
     RenderError,
     Window,
     apply_window,
+    default_window,
+    encode,
     encode_jpeg,
     encode_png,
     load_frames,
+    modality_values,
+    render_decoded,
     render_frame,
     source_from_dataset,
     thumbnail,
@@ -354,7 +358,7 @@ def test_enhanced_multiframe_uses_per_frame_then_shared_functional_groups():
         expected = reference_grayscale(ds, native_stored_values(ds, frame), frame=frame)
         assert_close(render_frame(ds, frame), expected)
     source = load_frames(sample(MULTIFRAME_CT))
-    assert source.default_window() == Window(49.0, 102.0)
+    assert default_window(source) == Window(49.0, 102.0)
     assert source.rescale_for(1) == (1.0, -1024.0)
 
 
@@ -398,12 +402,12 @@ def test_broken_files_raise_render_error(path):
         render_frame(sample(path))
     assert isinstance(raised.value, ViewboxError)
     with pytest.raises(RenderError):
-        Renderer().render(sample(path))
+        FrameCache().frame(sample(path))
 
 
 def test_missing_file_raises_render_error(tmp_path):
     with pytest.raises(RenderError):
-        Renderer().render(tmp_path / "gone.dcm")
+        FrameCache().frame(tmp_path / "gone.dcm")
 
 
 def test_every_decodable_image_in_the_manifest_renders():
@@ -422,10 +426,10 @@ def test_load_frames_reports_what_the_viewer_needs():
     source = load_frames(sample(CT_WINDOWED))
     assert source.modality == "CT"
     assert source.photometric_interpretation == "MONOCHROME2"
-    assert source.default_window() == Window(60.0, 360.0)
+    assert default_window(source) == Window(60.0, 360.0)
     big_endian = load_frames(sample(CT_BIG_ENDIAN))
     stored = native_stored_values(pydicom.dcmread(sample(CT_BIG_ENDIAN)), 0)
-    window = big_endian.default_window()
+    window = default_window(big_endian)
     # No window in the file: the window spans the rescaled pixel range.
     assert window.center - window.width / 2 == pytest.approx(stored.min() - 1024 - 0.5 + 0.5, abs=0.5)
     assert window.center + window.width / 2 == pytest.approx(stored.max() - 1024 + 1, abs=0.5)
@@ -457,29 +461,42 @@ def test_thumbnail_is_a_small_jpeg_keeping_aspect():
     assert image.format == "JPEG" and image.size == (128, 96)
 
 
-def test_renderer_output_matches_render_frame_and_formats(tmp_path):
-    renderer = Renderer()
-    png = renderer.render(sample(MR), window_center=300, window_width=600, fmt="png")
+def test_cached_frames_render_like_fresh_ones_and_report_the_window_shown():
+    """The viewers' path (web.frames.SeriesFrames): FrameCache, then render_decoded, then encode."""
+    cache = FrameCache()
+    pixels, shown = render_decoded(*cache.frame(sample(MR)), window_center=300, window_width=600)
+    assert shown == Window(300.0, 600.0)
     expected = render_frame(sample(MR), window_center=300, window_width=600)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), expected)
-    jpeg = renderer.render(sample(MR), window_center=300, window_width=600)
-    assert jpeg[:2] == b"\xff\xd8"
-    assert renderer.default_window(sample(CT_WINDOWED)) == Window(60.0, 360.0)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode(pixels, "png")))), expected)
+    assert encode(pixels, "jpeg")[:2] == b"\xff\xd8"
+    again, _ = render_decoded(*cache.frame(sample(MR)), window_center=300, window_width=600)
+    assert np.array_equal(again, pixels) and cache.cached_frames == 1
+    # a missing half of the window comes from the file; none at all is the file's own window
+    assert render_decoded(*cache.frame(sample(CT_WINDOWED)), window_width=100)[1] == Window(60.0, 100.0)
+    assert render_decoded(*cache.frame(sample(CT_WINDOWED)))[1] == Window(60.0, 360.0)
 
 
-def test_renderer_notices_a_replaced_file(tmp_path):
+def test_the_modality_lut_step_alone_gives_modality_units():
+    """What ROI statistics and volume reslicing use: stored values → Hounsfield, nothing more."""
+    source, decoded = FrameCache().frame(sample(CT_BIG_ENDIAN))
+    ds = pydicom.dcmread(sample(CT_BIG_ENDIAN))
+    expected = native_stored_values(ds, 0) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_allclose(modality_values(source, decoded.pixels, 0), expected)
+
+
+def test_cache_notices_a_replaced_file(tmp_path):
     path = tmp_path / "image.dcm"
     shutil.copy(sample(MR), path)
-    renderer = Renderer()
-    first = renderer.render_array(path)
+    cache = FrameCache()
+    first = render_decoded(*cache.frame(path))[0]
     shutil.copy(sample("pydicom-data/emri_small.dcm"), path)
     os.utime(path, ns=(1, 1))  # a different mtime even on coarse file systems
-    second = renderer.render_array(path)
+    second = render_decoded(*cache.frame(path))[0]
     assert second.shape == (64, 64) and first.shape == (484, 484)
 
 
-def test_renderer_cache_is_bounded():
-    renderer = Renderer(cache_bytes=600_000)  # a bit more than one 512×512 16-bit frame
+def test_cache_is_bounded():
+    cache = FrameCache(cache_bytes=600_000)  # a bit more than one 512×512 16-bit frame
     for frame in (0, 1, 0):
-        renderer.render_array(sample(MULTIFRAME_CT), frame)
-    assert renderer.cached_frames == 1 and renderer.cached_bytes <= 600_000
+        cache.frame(sample(MULTIFRAME_CT), frame)
+    assert cache.cached_frames == 1 and cache.cached_bytes <= 600_000

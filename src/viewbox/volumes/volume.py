@@ -19,7 +19,7 @@ import numpy as np
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from scipy import ndimage
 
-from ..render import FrameSource, RenderError, Window
+from ..render import FrameSource, RenderError, Window, modality_values
 from .geometry import StackGeometry, VolumeError, placement_of, stack_geometry
 
 # Frames decode in parallel: pydicom's decoders and numpy release the GIL for most of the work.
@@ -105,7 +105,7 @@ def _modality_values_into(source: FrameSource, frame: int, out: np.ndarray) -> N
     slope_intercept = source.rescale_for(frame) if source.dataset.get("ModalityLUTSequence") is None else None
     if stored is None or slope_intercept is None:
         decoded = source.decode(frame)
-        out[...] = source.modality_values(decoded.pixels, frame)
+        out[...] = modality_values(source, decoded.pixels, frame)
         return
     slope, intercept = slope_intercept
     out[...] = stored

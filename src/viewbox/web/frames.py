@@ -1,4 +1,4 @@
-"""What the viewers draw: a series' frames in viewing order, rendered by render.py, and thumbnails.
+"""What the viewers draw: a series' frames in viewing order, rendered by the render package, and thumbnails.
 
 A viewer position is a frame index over all frames of all images of a series (a multi-frame
 image takes one position per frame), the same numbering as the workspace's `image_index`.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import NotFound
 from ..library import queries
-from ..render import MEDIA_TYPES, Renderer, RenderError, encode, requested_window, thumbnail
+from ..render import MEDIA_TYPES, FrameCache, RenderError, encode, range_window, render_decoded, thumbnail
 from ..station import Station
 from ..viewing import image_at
 
@@ -40,9 +40,9 @@ class RenderedFrame:
 class SeriesFrames:
     """Renders frames and thumbnails of stored series, with the caches scrolling needs."""
 
-    def __init__(self, workstation: Station, renderer: Renderer | None = None, thumbnails: int = 2000):
+    def __init__(self, workstation: Station, cache: FrameCache | None = None, thumbnails: int = 2000):
         self.workstation = workstation
-        self.renderer = renderer or Renderer()
+        self.cache = cache or FrameCache()
         self._thumbnails: OrderedDict[tuple, bytes] = OrderedDict()
         self._thumbnail_limit = thumbnails
         self._lock = threading.Lock()
@@ -67,15 +67,14 @@ class SeriesFrames:
                window_width: float | None = None, invert: bool = False, fmt: str = "png") -> RenderedFrame:
         """One frame for a viewer; RenderError when the file cannot be decoded."""
         path, image, frame, count = self.locate(series_pk, position)
-        source, decoded = self.renderer.frame(path, frame)
-        window = requested_window(source, decoded, window_center, window_width)
-        body = encode(source.display(decoded, window, invert), fmt)  # type: ignore[arg-type]
-        shown = window or source.default_window(decoded)
-        center, width = shown.center, shown.width
-        full = source.range_window(decoded)
+        source, decoded = self.cache.frame(path, frame)
+        pixels, shown = render_decoded(source, decoded, window_center=window_center,
+                                       window_width=window_width, invert=invert)
+        body = encode(pixels, fmt)
+        full = range_window(source, decoded)
         file_windows = () if source.is_color else tuple(
             (window.center, window.width, name) for window, name in source.windows_for(frame))
-        return RenderedFrame(body, MEDIA_TYPES[fmt], float(center), float(width), float(full.center),
+        return RenderedFrame(body, MEDIA_TYPES[fmt], float(shown.center), float(shown.width), float(full.center),
                              float(full.width), source.rows, source.columns, position, count,
                              image["pk"], frame, file_windows)
 
@@ -96,7 +95,7 @@ class SeriesFrames:
             if cached is not None:
                 self._thumbnails.move_to_end(key)
                 return cached
-        data = thumbnail(self.renderer.open(path), size=size)
+        data = thumbnail(self.cache.open(path), size=size)
         with self._lock:
             self._thumbnails[key] = data
             while len(self._thumbnails) > self._thumbnail_limit:
