@@ -337,3 +337,22 @@ def test_fast_header_reads_give_what_the_whole_header_gives(samples):
                 **whole.image, "transfer_syntax_uid": str(whole.image["transfer_syntax_uid"])}, path
         compared += 1
     assert compared > 100
+
+
+def test_a_series_uid_claimed_by_another_study_is_refused_without_an_empty_study(workstation, samples,
+                                                                                 tmp_path):
+    """Issue 10 defect 13: the object is quarantined with the reason; no study row without images,
+    the first study's counts unchanged, no file left under the refused study's folder."""
+    original = samples / "pydicom/test_files/CT_small.dcm"
+    assert workstation.import_paths([original]).imported == 1
+    stray = pydicom.dcmread(original)
+    stray.StudyInstanceUID = "1.2.826.0.1.3680043.2.1143.999.1"
+    stray.SOPInstanceUID = "1.2.826.0.1.3680043.2.1143.999.2"
+    stray.save_as(tmp_path / "stray.dcm")
+    report = workstation.import_paths([tmp_path / "stray.dcm"])
+    assert (report.imported, report.quarantined) == (0, 1)
+    assert "belongs to another study" in report.errors[0]["reason"]
+    studies = study_rows(workstation)
+    assert [s["number_of_images"] for s in studies] == [1]
+    assert count(workstation, schema.image) == 1
+    assert not (workstation.database.files_dir / stray.StudyInstanceUID).exists()

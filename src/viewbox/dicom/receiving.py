@@ -32,7 +32,10 @@ def _commit_one(library, staged) -> str:
     """'already_present' when staging found the object stored, else the commit's outcome."""
     if staged is None:
         return "already_present"
-    return library.commit([staged])[0].status
+    outcome = library.commit([staged])[0]
+    if outcome.status == "refused":
+        raise ImportFailure(f"not stored: {outcome.reason}")
+    return outcome.status
 
 
 def _affected_uid(request, name: str) -> str:

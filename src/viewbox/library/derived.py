@@ -30,6 +30,11 @@ class Additions:
     Counting up and taking the earlier date is exact and costs one UPDATE per series and study,
     where recounting would scan every image of the study on each C-STORE. Study.modality is
     recomputed only where a series was created (the only way the modality list changes).
+
+    Safe with concurrent writers (other nodes on one PostgreSQL): increments add up whatever the
+    order; rows are updated in primary-key order (fewer deadlocks); and the modality list is read
+    after this transaction's UPDATE has locked the study row, so of two writers adding series to
+    one study the later one sees the other's series and writes the full list.
     """
 
     def __init__(self) -> None:
@@ -47,9 +52,9 @@ class Additions:
     def apply(self, conn: Connection, sql: IngestStatements) -> None:
         ser, stu = schema.series, schema.study
         for table, totals in ((ser, self.series), (stu, self.studies)):
-            for pk, (count, first) in totals.items():
+            for pk, (count, first) in sorted(totals.items()):
                 sql.add_images(conn, table, pk, count, first)
-        for study_pk in self.new_series_in:
+        for study_pk in sorted(self.new_series_in):
             modalities = list(conn.scalars(select(ser.c.modality).where(ser.c.study_pk == study_pk)
                                            .order_by(ser.c.date, ser.c.series_number, ser.c.pk)))
             conn.execute(update(stu).where(stu.c.pk == study_pk).values(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import uuid
 from pathlib import Path
 
 
@@ -132,3 +133,44 @@ if _LIBC is not None and hasattr(_LIBC, "sync_file_range"):
 
     _SYNC_FILE_RANGE = _LIBC.sync_file_range
     _SYNC_FILE_RANGE.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the names just created or replaced in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def inode_of(path: Path) -> int | None:
+    """The inode under `path` now (None when there is no file)."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def remove_if_same(path: Path, inode: int | None) -> None:
+    """Remove `path` if it still is file `inode`; a file put there since (another writer's,
+    maybe on another node) is left in place.
+
+    The name is first moved aside atomically, so the check and the removal see the same file; a
+    file that turns out to be another's is linked back (unless yet another took the name).
+    """
+    if inode is None:
+        return
+    aside = path.with_name(f".{path.name}.{uuid.uuid4().hex}.deleted")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    try:
+        if inode_of(aside) != inode:
+            try:
+                os.link(aside, path)
+            except FileExistsError:
+                pass
+    finally:
+        aside.unlink(missing_ok=True)

@@ -67,11 +67,19 @@ class Copy:
 
 @dataclass
 class Staged:
-    """A file already durable under its final name, waiting for its row."""
+    """A file already durable, waiting for its row: under its final name, or — when that name was
+    taken by a file without a row (a crash's leftover, or another node's object in flight) — under
+    a hidden `spare` name beside it, which `Library.commit` moves over the final name only if this
+    object's row is the one created."""
 
     instance: Instance
     final_path: Path
     size: int
+    spare: Path | None = None
+
+    def discard(self) -> None:
+        """Remove this object's file (its row was not created): the spare, or the final name."""
+        (self.spare or self.final_path).unlink(missing_ok=True)
 
 
 class FileStore:
@@ -97,13 +105,24 @@ class FileStore:
         """Write an object's bytes with `write(tmp)`, fsync, and give it its final name.
 
         `write(handle)` writes into an open file that has no name yet (O_TMPFILE, in the final
-        folder; a named file in TEMP where the system has none); one descriptor serves the write,
-        the fsync and the size, and one descriptor of the folder its link and fsync.
+        folder; a named hidden file there where the system has none); one descriptor serves the
+        write, the fsync and the size, and one descriptor of the folder its link and fsync.
 
         The final name is taken with link(), which never replaces: if the name exists and its
         object is in the database, this is a duplicate (None) and the stored file is untouched;
-        if no row owns it, it is a leftover of a crash and is replaced.
+        if no row owns it, the file waits under a spare name for the commit to decide.
         """
+        for attempt in range(3):
+            try:
+                return self._stage_once(instance, write)
+            except FileNotFoundError:
+                # The final folder was removed under us (a study deleted at that moment, maybe by
+                # another node): write again into a new one.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _stage_once(self, instance: Instance, write: Callable[[BinaryIO], object]) -> Staged | None:
         final = self.files_dir / instance.relative_path()
         folder = open_folder(final.parent)
         try:
@@ -118,14 +137,14 @@ class FileStore:
                 os.fsync(fd)
                 size = handle.tell()
                 try:
-                    if not self._link_unnamed(fd, instance, final.name, folder):
-                        return None
+                    staged = self._name_unnamed(fd, instance, final, size, folder)
                 except NoProc:
                     return self._stage_named(instance, write, final, folder)
-            os.fsync(folder)
+            if staged is not None:
+                os.fsync(folder)
+            return staged
         finally:
             os.close(folder)
-        return Staged(instance, final, size)
 
     def stage_received(self, parts: Sequence[bytes | memoryview],
                        identify: Callable[[], Instance]) -> tuple[Instance, Staged | None]:
@@ -160,48 +179,55 @@ class FileStore:
                     return instance, None
                 os.fsync(fd)
                 try:
-                    if not self._link_unnamed(fd, instance, final.name, folder):
-                        return instance, None
+                    staged = self._name_unnamed(fd, instance, final, size, folder)
                 except (NoProc, OSError) as exc:
-                    if not isinstance(exc, NoProc) and exc.errno != errno.EXDEV:
+                    if isinstance(exc, OSError) and exc.errno not in (errno.EXDEV, errno.ENOENT):
                         raise
-                    self._early_writes = False  # TEMP on another file system (or no /proc)
+                    # TEMP on another file system, no /proc (from now on: the portable way), or
+                    # the folder removed under us (written again into a new one)
+                    self._early_writes = self._early_writes and isinstance(exc, FileNotFoundError)
                     return instance, self.stage_bytes(instance, *parts)
-                os.fsync(folder)
+                if staged is not None:
+                    os.fsync(folder)
             finally:
                 os.close(folder)
         finally:
             os.close(fd)
-        return instance, Staged(instance, final, size)
+        return instance, staged
 
     def _stored_already(self, instance: Instance, final: Path, folder: int) -> bool:
         """Its final name is taken and a row owns the object (a name alone may be a leftover)."""
         return exists_in(folder, final.name) and bool(self.stored([instance.sop_instance_uid]))
 
-    def _link_unnamed(self, fd: int, instance: Instance, name: str, folder: int) -> bool:
-        """Give an unnamed file its final name; False if a stored object already has it.
+    def _name_unnamed(self, fd: int, instance: Instance, final: Path, size: int,
+                      folder: int) -> Staged | None:
+        """Give an unnamed file its final name, or a spare one beside a name taken by a file
+        without a row; None if a stored object already has the name.
 
-        A name without a row is a leftover of a crash: it is replaced. Raises NoProc where
-        /proc is missing (the caller then names files the portable way from now on).
+        Raises NoProc where /proc is missing (the caller then names files the portable way from
+        now on).
         """
         try:
-            link_unnamed(fd, name, folder)
+            link_unnamed(fd, final.name, folder)
         except FileExistsError:
             if self.stored([instance.sop_instance_uid]):
-                return False
-            spare = f".{name}.{uuid.uuid4().hex}.part"
-            link_unnamed(fd, spare, folder)
-            os.replace(spare, name, src_dir_fd=folder, dst_dir_fd=folder)
+                return None
+            spare = _spare_name(final)
+            link_unnamed(fd, spare.name, folder)
+            return Staged(instance, final, size, spare)
         except NoProc:
             self._unnamed_files = False
             raise
-        return True
+        return Staged(instance, final, size)
 
     def _stage_named(self, instance: Instance, write: Callable[[BinaryIO], object], final: Path,
                      folder: int) -> Staged | None:
-        """`stage` through a named file in TEMP (file systems without O_TMPFILE)."""
-        fd, tmp_name = tempfile.mkstemp(dir=self.temp_dir, suffix=".part")
+        """`stage` through a hidden named file in the final folder (file systems without
+        O_TMPFILE, network shares): linked to the final name, or kept as the spare where the name
+        is taken by a file without a row or the file system has no hard links."""
+        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
         tmp = Path(tmp_name)
+        keep = False
         try:
             with os.fdopen(fd, "wb") as handle:
                 write(handle)
@@ -209,15 +235,20 @@ class FileStore:
                 os.fsync(handle.fileno())
                 size = handle.tell()
             try:
-                os.link(tmp, final)
+                os.link(tmp.name, final.name, src_dir_fd=folder, dst_dir_fd=folder)
             except FileExistsError:
                 if self.stored([instance.sop_instance_uid]):
                     return None
-                os.replace(tmp, final)
+                keep = True
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                keep = True
             os.fsync(folder)
         finally:
-            tmp.unlink(missing_ok=True)
-        return Staged(instance, final, size)
+            if not keep:
+                tmp.unlink(missing_ok=True)
+        return Staged(instance, final, size, tmp if keep else None)
 
     def copy_in(self, instance: Instance, source: Path, source_fd: int, size: int) -> Copy:
         """Copy an open file's bytes (kernel to kernel) under the object's final name, never
@@ -287,8 +318,9 @@ class FileStore:
     def place(self, copies: list[Copy]) -> list[Staged | None]:
         """Settle a batch of copies and make them durable with one sync.
 
-        None marks an object already stored (or twice in the batch); its copy is dropped. A name
-        that exists without a row is a leftover of a crash and is replaced.
+        None marks an object already stored (or twice in the batch); its copy is dropped. Where
+        the name is taken by a file without a row, the copy waits under a spare name for the
+        commit to decide.
         """
         known = self.stored(copy.instance.sop_instance_uid for copy in copies)
         placed: list[Staged | None] = []
@@ -299,31 +331,41 @@ class FileStore:
                     placed.append(None)
                     continue
                 known.add(uid)
+                spare = None
                 if copy.fd is not None:
                     folder = open_folder(copy.final_path.parent)
                     try:
-                        spare = f".{uuid.uuid4().hex}.part"
-                        link_unnamed(copy.fd, spare, folder)
-                        os.replace(spare, copy.final_path.name, src_dir_fd=folder, dst_dir_fd=folder)
+                        spare = _spare_name(copy.final_path)
+                        link_unnamed(copy.fd, spare.name, folder)
                     finally:
                         os.close(folder)
                 elif copy.tmp is not None:
-                    os.replace(copy.tmp, copy.final_path)
+                    spare = _spare_name(copy.final_path)
+                    os.replace(copy.tmp, spare)
                     copy.tmp = None
                 elif copy.source is not None:
-                    spare = copy.final_path.with_name(f".{uuid.uuid4().hex}.part")
+                    spare = _spare_name(copy.final_path)
                     try:
                         if copy.link_source:
                             os.link(copy.source, spare)
                         else:
                             with open(copy.source, "rb") as source, open(spare, "wb") as target:
                                 copy_file(source.fileno(), target.fileno(), copy.size)
-                        os.replace(spare, copy.final_path)
-                    finally:
+                    except BaseException:
                         spare.unlink(missing_ok=True)
-                placed.append(Staged(copy.instance, copy.final_path, copy.size))
+                        raise
+                placed.append(Staged(copy.instance, copy.final_path, copy.size, spare))
             sync_filesystem(self.files_dir)
         finally:
             for copy in copies:
                 copy.discard()
         return placed
+
+
+# Errors of link() on file systems without hard links (some SMB/CIFS mounts, FAT).
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS)
+
+
+def _spare_name(final: Path) -> Path:
+    """A hidden name beside `final`, unique across nodes, for a file waiting for its commit."""
+    return final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")

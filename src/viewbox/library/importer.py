@@ -258,6 +258,9 @@ class Importer:
                 uid = outcome.instance.study_instance_uid
                 if uid not in self.report.study_uids:
                     self.report.study_uids.append(uid)
+            elif outcome.status == "refused":
+                self._quarantine(source, outcome.reason or "refused")
+                continue
             else:
                 self.report.already_present += 1
             self._consumed(source)
