@@ -1,4 +1,4 @@
-"""Every built-in method of spec §4 (but Retrieve/CMove's DICOM work) through a real HTTP server."""
+"""Every built-in method (docs/control-api.md), but Retrieve/CMove's DICOM work, through a real HTTP server."""
 
 from __future__ import annotations
 

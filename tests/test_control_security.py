@@ -1,4 +1,4 @@
-"""Security (spec §7): binding rules, token and Basic auth, per-method permissions, Host and
+"""Security (docs/configuration.md): binding rules, token and Basic auth, per-method permissions, Host and
 Origin checks, allow-list, TLS, and the audit log — all through real sockets."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Transports and wire format (spec §1–§3) through a real HTTP server.
+"""Transports and wire format (docs/control-api.md) through a real HTTP server.
 
 xmlrpc.client, raw bodies in the shapes real integrations send, GET, the JSON mirror and
 introspection; every protocol error path; hostile XML refused while the server keeps answering.

@@ -1,5 +1,5 @@
-"""URL schemes: parsing as Horos does (spec §1), `viewbox url` against a real server, and the
-desktop registration."""
+"""URL schemes: parsing as Horos does (docs/control-api.md), `viewbox url` against a real server,
+and the desktop registration."""
 
 from __future__ import annotations
 
@@ -37,12 +37,18 @@ from viewbox.errors import BadRequest
      {"methodName": "DisplayStudy", "PatientName": "Müller José", "x": "a+b"}),
     ("osirix://?methodName=DisplayStudy&q=\"quoted value\"&p='%3F%26'&r=a%26b", {"methodName": "DisplayStudy",
                                                                       "q": "quoted value", "p": "?&", "r": "a"}),
+    # the host form: the method is the URL's host
+    ("horos://displaystudy?studyUID=1.2.3", {"methodName": "displaystudy", "studyUID": "1.2.3"}),
+    ("horos://closeallwindows", {"methodName": "closeallwindows"}),
+    ("osirix://DisplayStudy/?PatientID=7", {"methodName": "DisplayStudy", "PatientID": "7"}),
+    ("horos://findobject?request=(name CONTAINS[cd] 'KNEE')&table=Study",
+     {"methodName": "findobject", "request": "(name CONTAINS[cd] 'KNEE')", "table": "Study"}),
 ])
 def test_scheme_urls_parse_like_horos(url, expected):
     assert parse_scheme_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["http://localhost:8080/?methodName=x", "osirix://nothing", "osirix://?a=b"])
+@pytest.mark.parametrize("url", ["http://localhost:8080/?methodName=x", "osirix://", "osirix://?a=b", "horos:"])
 def test_bad_scheme_urls(url):
     with pytest.raises(BadRequest):
         parse_scheme_url(url)
@@ -79,6 +85,11 @@ def test_viewbox_url_runs_the_seed_forms_on_the_local_server(server, tmp_path):
     assert result.exit_code == 0 and len(client.GetDisplayed2DViewerStudies()["elements"]) == 1
     result = run_url(server, f"Viewbox://?methodName=Close2DViewerWithStudyUID&uid={study['study']}")
     assert client.GetDisplayed2DViewerStudies()["elements"] == []
+    result = run_url(server, f"horos://displaystudy?studyUID={study['study']}")  # the host form
+    assert result.exit_code == 0, result.output
+    assert [e["studyInstanceUID"] for e in client.GetDisplayed2DViewerStudies()["elements"]] == [study["study"]]
+    result = run_url(server, "horos://closeallwindows")
+    assert result.exit_code == 0 and client.GetDisplayed2DViewerStudies()["elements"] == []
     result = run_url(server, "osirix://?methodName=retrieve&serverName=Minipacs&filterKey=PatientID"
                              "&filterValue=296228")
     assert result.exit_code == 0 and '"-2"' in result.output

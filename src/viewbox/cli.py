@@ -55,12 +55,22 @@ def main() -> None:
 @click.option("--dicom-port", type=int, help="DICOM port (default 11112).")
 @click.option("--aet", help="Our DICOM AE title (default VIEWBOX).")
 @click.option("--plugins", "plugins_dir", type=click.Path(path_type=Path), help="Plugins folder.")
-def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plugins_dir) -> None:
+@click.option("--allow-client", "allow_clients", multiple=True, metavar="ADDRESS",
+              help="Admit this address or CIDR network (repeatable; sets allow_clients). Without "
+                   "--host, the workstation then listens on every interface: the one-line LAN setup.")
+@click.option("--allow-method", "remote_methods", multiple=True, metavar="NAME",
+              help="Allow this destructive method from other computers, e.g. DownloadURL or "
+                   "DBWindowFind:Delete (repeatable; sets remote_methods).")
+def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plugins_dir, allow_clients,
+          remote_methods) -> None:
     """Start the workstation: control API, web UI, DICOM node and INCOMING folder."""
+    from .control.access import access_summary
     from .server import RunningWorkstation
 
-    settings = settings_from(config_file, data_root=data_root, database_url=database_url, host=host,
-                             port=port, dicom_port=dicom_port, aet=aet, plugins_dir=plugins_dir)
+    settings = settings_from(config_file, data_root=data_root, database_url=database_url,
+                             host=host or ("0.0.0.0" if allow_clients else None), port=port,
+                             dicom_port=dicom_port, aet=aet, plugins_dir=plugins_dir,
+                             allow_clients=allow_clients or None, remote_methods=remote_methods or None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         running = RunningWorkstation(settings)
@@ -69,10 +79,14 @@ def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plu
         sys.exit(1)
     click.echo(f"Viewbox {__version__}")
     click.echo(f"  control API and web UI: {running.base_url}/")
+    for line in access_summary(settings, running.http_port):
+        click.echo(f"  {line}")
     click.echo(f"  data: {running.workstation.database.data_dir}")
     click.echo(f"  database: {_redacted(running.workstation.database.url)}")
     if running.node:
-        click.echo(f"  DICOM: AE title {settings.aet}, port {settings.dicom_port}")
+        callers = ("only the AE titles of configured locations" if settings.accept_calling_aets == "known"
+                   else "any calling AE title")
+        click.echo(f"  DICOM: AE title {settings.aet}, port {settings.dicom_port}, {callers}")
     click.echo("Press Ctrl-C to stop.")
     running.run()
     click.echo("Viewbox stopped.")

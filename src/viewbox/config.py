@@ -20,7 +20,7 @@ DATA_FOLDER_NAME = "Viewbox Data"
 RETRIEVE_MODES = ("C-MOVE", "C-GET", "DICOMweb")
 
 # Calls that change the host or delete data: allowed from loopback, elsewhere only when listed
-# in `remote_methods` (spec §7).
+# in `remote_methods` (docs/configuration.md, "Per-method permissions").
 DESTRUCTIVE_METHODS = ("KillOsiriX", "DBWindowFind:Delete", "OpenDB", "DownloadURL",
                        "exportSelectedToPath", "SendStudy")
 
@@ -221,7 +221,7 @@ def load_settings(
 
 
 def listed_for_remote(settings: Settings, permission: str, user: str | None = None) -> bool:
-    """Whether peers on other computers may do `permission` (spec §7): listed in `remote_methods`
+    """Whether peers on other computers may do `permission`: listed in `remote_methods`
     for everyone, or in `user_methods` for this user. The control API's destructive methods and
     the web UI's delete, send and retrieve share this rule."""
     allowed = {name.lower() for name in settings.remote_methods}
@@ -235,8 +235,10 @@ def require_allowed(settings: Settings, permission: str, *, local: bool, where: 
     """Forbidden unless the call is local (each transport says what that means) or listed."""
     if local or listed_for_remote(settings, permission, user):
         return
-    raise Forbidden(f"{permission} is not allowed from {where}: list it in remote_methods "
-                    "(or in user_methods for this user) to allow it")
+    for_user = f', or user_methods = {{ {user} = ["{permission}"] }} for this user alone' if user else ""
+    raise Forbidden(f"{permission} is not allowed from {where}. To allow it from other computers, start "
+                    f"with --allow-method {permission}, or set remote_methods = [\"{permission}\"] in the "
+                    f"configuration file (VIEWBOX_REMOTE_METHODS={permission}){for_user}")
 
 
 def is_loopback(host: str) -> bool:

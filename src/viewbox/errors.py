@@ -1,7 +1,7 @@
 """One exception hierarchy for the whole workstation.
 
 Each error knows its wire form once: the HTTP status (also the XML-RPC `error` string for
-protocol errors, spec §3). Each boundary (XML-RPC/HTTP, DICOM status, CLI) maps these in one place.
+protocol errors, docs/control-api.md). Each boundary (XML-RPC/HTTP, DICOM status, CLI) maps these in one place.
 """
 
 from __future__ import annotations

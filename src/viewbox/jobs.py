@@ -55,7 +55,7 @@ class Job:
             self._notify(self)
 
     def as_dict(self) -> dict[str, str]:
-        """The wire form (all strings, spec §3)."""
+        """The wire form (all strings, as every reply value)."""
         out = {"jobID": self.id, "kind": self.kind, "description": self.description,
                "state": self.state, "done": str(self.done), "failed": str(self.failed),
                "message": self.message}

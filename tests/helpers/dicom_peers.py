@@ -21,7 +21,7 @@ DICOMWEB_PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 STORESCU, STORESCP = "/usr/bin/storescu", "/usr/bin/storescp"
 DCMDUMP = "/usr/bin/dcmdump"
 FINDSCU, MOVESCU, GETSCU, ECHOSCU = "/usr/bin/findscu", "/usr/bin/movescu", "/usr/bin/getscu", "/usr/bin/echoscu"
-# DCMTK and Orthanc disable Nagle only when told to (see reference/benchmarking.md).
+# DCMTK and Orthanc disable Nagle only when told to (docs/benchmarks.md).
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 

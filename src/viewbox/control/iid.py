@@ -1,4 +1,4 @@
-"""IHE Invoke Image Display (spec §8): open studies by UID, accession or patient, answer a page.
+"""IHE Invoke Image Display (docs/control-api.md): open studies by UID, accession or patient, answer a page.
 
 Registered as the method `IHEInvokeImageDisplay`, so the IID transport goes through the same
 permission check, audit log and plugin hooks as every other call.

@@ -1,4 +1,4 @@
-"""The built-in methods of spec §4 that act on the local database and the workspace.
+"""The built-in methods (docs/control-api.md) that act on the local database and the workspace.
 
 Registered through the same plugin hook third-party plugins use. Every display effect goes
 through viewing.py and is applied before the method returns, so the reply is never ahead of the
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 TABLES = ("Study", "Series", "Image", "Album")
 EXECUTE_ACTIONS = ("nothing", "select", "open", "delete")
 STUDY_KEYS = ("PatientID", "StudyInstanceUID", "AccessionNumber", "StudyID")
+# Other spellings of those keys that links send (`horos://displaystudy?studyUID=…`, WADO and IID style)
+STUDY_KEY_ALIASES = {"StudyInstanceUID": ("studyUID",)}
 
 
 def compile_filter(text: str, table: str, conventional_precedence: bool):
@@ -41,7 +43,7 @@ def _study_elements(studies: list[dict]) -> list[dict]:
 def display_study(call: Call) -> dict:
     """Open the first local study matching all given keys (exact); -1 when none."""
     ws, params = call.workstation, call.params
-    keys = {key: params.text(key) for key in STUDY_KEYS}
+    keys = {key: params.text(key, *STUDY_KEY_ALIASES.get(key, ())) for key in STUDY_KEYS}
     if not any(keys.values()):
         raise BadRequest("DisplayStudy needs at least one of PatientID, StudyInstanceUID, "
                          "AccessionNumber, StudyID")

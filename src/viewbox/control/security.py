@@ -1,4 +1,4 @@
-"""HTTP security in front of every route (control API and web UI alike), spec §7.
+"""HTTP security in front of every route (control API and web UI alike), docs/configuration.md.
 
 In order: client allow-list (CIDR), Host header (DNS rebinding), Origin of non-GET requests
 (cross-site POSTs), then authentication (Bearer token or HTTP Basic) when configured. Refusals
@@ -14,14 +14,13 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import socket
 from urllib.parse import parse_qs, urlsplit
 
+from .access import own_host_names
 from .audit import AuditLog
 from .urls import parse_query
 from .wire import encode_response
 
-LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 LOGIN_PATH = "/ui/login"
 UI_COOKIE = "viewbox_session"
 _LOGIN_FORM = """<!doctype html><meta charset="utf-8"><title>Viewbox — sign in</title>
@@ -56,12 +55,8 @@ class SecurityPolicy:
     def __init__(self, settings):
         self.settings = settings
         self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.allow_clients]
-        names = set(LOCAL_NAMES)
+        names = own_host_names(settings)
         names.update(h.lower() for h in settings.allowed_hosts)
-        if not is_ip(settings.host) and settings.host not in ("", "0.0.0.0", "::"):
-            names.add(settings.host.lower())
-        hostname = socket.gethostname().lower()
-        names.update({hostname, f"{hostname}.local"})
         self.host_names = names
         self.origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
         self.auth_required = bool(settings.token or settings.basic_users)

@@ -1,8 +1,10 @@
 """Parsing `osirix://`, `horos://` and `viewbox://` URLs and GET query strings into parameters.
 
-Follows Horos (reference notes §5): split off the query at `?` before percent-decoding, then
-split on `&` and `=`; single quotes protect `?` and `&` inside a value; surrounding '…'/"…" are
-stripped. Unlike Horos, non-ASCII survives (UTF-8) and `+` stays a `+`.
+Follows Horos (docs/control-api.md, "URL schemes"): split off the query at `?` before
+percent-decoding, then split on `&` and `=`; single quotes protect `?` and `&` inside a value;
+surrounding '…'/"…" are stripped. Unlike Horos, non-ASCII survives (UTF-8) and `+` stays a `+`.
+The method is the `methodName` parameter or, in the host form (`horos://displaystudy?studyUID=…`,
+`horos://closeallwindows`), the URL's host.
 """
 
 from __future__ import annotations
@@ -54,16 +56,19 @@ def _pairs(text: str, decode_each: bool) -> dict[str, str]:
 
 
 def parse_scheme_url(url: str) -> dict[str, str]:
-    """The parameters of an `osirix://?methodName=…&k=v` URL (scheme in any letter case)."""
+    """The parameters of an `osirix://?methodName=…&k=v` URL (scheme in any letter case), with
+    `methodName` taken from the host when the URL names the method there."""
     scheme, sep, rest = url.strip().partition(":")
     if not sep or scheme.lower() not in SCHEMES:
         raise BadRequest(f"not an osirix://, horos:// or viewbox:// URL: {url!r}")
     parts = split_outside_quotes(rest, "?", maxsplit=1)
-    if len(parts) != 2:
-        raise BadRequest("the URL has no query: expected ?methodName=…")
-    params = _pairs(unquote(parts[1]), decode_each=False)
+    params = _pairs(unquote(parts[1]), decode_each=False) if len(parts) == 2 else {}
+    host = unquote(parts[0].removeprefix("//").split("/", 1)[0]).strip()
     if not any(key.lower() == "methodname" for key in params):
-        raise BadRequest("the URL has no methodName parameter")
+        if not host:
+            raise BadRequest("the URL names no method: expected ?methodName=… or a host such as "
+                             "horos://displaystudy?studyUID=…")
+        params = {"methodName": host, **params}
     return params
 
 

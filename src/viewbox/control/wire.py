@@ -1,4 +1,4 @@
-"""XML-RPC on the wire: decoding requests leniently (spec §2) and encoding replies (spec §3).
+"""XML-RPC on the wire: decoding requests leniently and encoding replies (docs/control-api.md).
 
 Decoding goes through defusedxml with DTDs forbidden, so billion-laughs and XXE documents are
 refused before any entity is expanded. Encoding is written by hand: strings untyped as OsiriX
@@ -99,7 +99,7 @@ def decode_value(value: Element) -> Any:
 
 
 def escape(text: str) -> str:
-    """Escape once (Horos escapes twice; spec §3 says once) and drop characters XML forbids."""
+    """Escape once (Horos escapes twice; Viewbox once, as XML wants) and drop characters XML forbids."""
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:

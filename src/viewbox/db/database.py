@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from . import schema
 
-# OsiriX's default albums (reference notes §9): created once, when a database is new.
+# OsiriX's default albums (docs/osirix-names.md): created once, when a database is new.
 _TODAY_MODALITIES = ("MR", "CT", "US", "MG", "CR", "XA", "RF")
 DEFAULT_ALBUMS: tuple[tuple[str, str | None], ...] = (
     ("Just Added (last hour)", "dateAdded >= $NSDATE_LASTHOUR"),

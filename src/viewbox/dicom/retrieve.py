@@ -1,4 +1,4 @@
-"""Retrieve, CMove and SendStudy (spec §4): query a Location now, transfer in a background job.
+"""Retrieve, CMove and SendStudy (docs/dicom.md): query a Location now, transfer in a background job.
 
 The C-FIND (or QIDO-RS) happens before the caller gets its answer, so an unknown server (-2), a
 query that matches nothing (-3) and an unreachable peer (-1) are reported synchronously; the
@@ -25,7 +25,7 @@ from . import dicomweb, scu
 
 log = logging.getLogger(__name__)
 
-# OsiriX/Horos filter names (reference notes §10.2) that are not DICOM keywords.
+# OsiriX/Horos filter names (docs/dicom.md, Retrieve) that are not DICOM keywords.
 OSIRIX_FILTER_NAMES = {
     "patientsname": "PatientName",
     "referringphysiciansname": "ReferringPhysicianName",
@@ -177,7 +177,7 @@ def _then(workstation: Station, then: str | None, study_uid: str) -> Callable[[J
 
 def start_retrieve(workstation: Station, server_name: str, filters: list[tuple[str, str]], then: str | None,
                    only_if_needed: bool, retrieve_mode: str | None) -> Job:
-    """Retrieve (spec §4): C-FIND now (UnknownLocation / NoMatch / RemoteFailure), transfer as a Job."""
+    """Retrieve: C-FIND now (UnknownLocation / NoMatch / RemoteFailure), transfer as a Job."""
     location = location_named(workstation, server_name)
     mode = resolve_mode(location, retrieve_mode)
     query = normalise_filters(filters)
@@ -221,7 +221,7 @@ def start_study_retrieves(workstation: Station, server_name: str, study_uids: li
 
 
 def start_cmove(workstation: Station, accession_number: str, server_name: str) -> Job:
-    """CMove (spec §4): C-FIND on the accession number, then C-MOVE every match (a Job)."""
+    """CMove: C-FIND on the accession number, then C-MOVE every match (a Job)."""
     location = location_named(workstation, server_name)
     if not (accession_number or "").strip():
         raise BadRequest("CMove needs an accessionNumber")

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 3.0
 ACSE_TIMEOUT = 5.0
 DIMSE_TIMEOUT = 60.0
-# Return keys of Retrieve's study-level C-FIND (reference notes §10.2).
+# Return keys of Retrieve's study-level C-FIND, OsiriX's (docs/dicom.md, Retrieve).
 STUDY_RETURN_KEYS = ("PatientName", "PatientID", "AccessionNumber", "PatientBirthDate",
                      "StudyDescription", "StudyDate", "StudyTime", "StudyInstanceUID", "StudyID",
                      "NumberOfStudyRelatedInstances", "ModalitiesInStudy", "InstitutionName",

@@ -1,6 +1,6 @@
 """In-memory evaluation of a predicate over plain records: the oracle for the SQL compiler.
 
-Records are dicts as in `nspredicate-cases.jsonl`: to-many relationships are lists of dicts,
+Records are dicts as in `tests/data/nspredicate-cases.jsonl`: to-many relationships are lists of dicts,
 to-one relationships nested dicts, dates `{"$date": iso}` or datetime objects, missing keys and
 None are nil. Keys are known if the entity declares them (catalog) or the record carries them;
 anything else is an unknown-attribute PredicateError, as in Core Data.

@@ -1,4 +1,4 @@
-"""Tokenizer for NSPredicate format strings (NSPREDICATE.md §2).
+"""Tokenizer for NSPredicate format strings (docs/predicates.md, Syntax).
 
 Keywords are case-insensitive whole words; identifiers are case-sensitive; `#word` escapes a
 reserved word. Strings decode Apportable's escape set. Anything the project refuses on policy

@@ -1,4 +1,4 @@
-"""Recursive-descent parser: NSPredicate format string → AST (NSPREDICATE.md §3, §4).
+"""Recursive-descent parser: NSPredicate format string → AST (docs/predicates.md).
 
 Strict by default: AND and OR mixed at one parenthesis level without parentheses is refused,
 because the implementations disagree on their precedence and a wrong guess could `Delete` the

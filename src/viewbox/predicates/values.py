@@ -200,7 +200,7 @@ def cast(value: Any, type_name: Any, pos: int) -> Any:
 
 
 def call_function(name: str, args: list[Any], pos: int) -> Any:
-    """The whitelisted functions (NSPREDICATE.md §5.13)."""
+    """The whitelisted functions (docs/predicates.md)."""
     if name == "now":
         raise AssertionError("now() is resolved by the caller")
     if len(args) != 1:

@@ -535,7 +535,7 @@ class WebUI:
         return studies
 
     def _allow(self, request: Request, permission: str) -> None:
-        """The UI's destructive actions follow the control API's rule (spec §7): from this
+        """The UI's destructive actions follow the control API's rule (docs/configuration.md): from this
         computer, or from others when `remote_methods` (or the user's `user_methods`) lists it."""
         peer = request.client.host if request.client else ""
         require_allowed(self.workstation.settings, permission, local=is_loopback(peer), where=peer,
