@@ -100,3 +100,27 @@ def test_smart_album_variables_are_bound_in_db_window_find(server):
     with pytest.raises(xmlrpc.client.ProtocolError) as refused:
         client.DBWindowFind({"request": "date >= $TOMORROW", "table": "Study"})
     assert refused.value.errcode == 400
+
+
+# What Apache XML-RPC (Java RIS back ends) sends: its own User-Agent, the struct untyped.
+APACHE_CALL = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><methodCall><methodName>DisplayStudy</methodName>"
+               "<params><param><value><struct><member><name>PatientID</name><value>P1</value></member>"
+               "</struct></value></param></params></methodCall>")
+
+
+@pytest.mark.parametrize("path", ["/RPC2/", "/RPC", "/xmlrpc", "/osirix/rpc"])
+def test_xml_rpc_is_answered_on_any_path_no_route_owns(server, path):
+    client = xmlrpc.client.ServerProxy(server.base_url + path)
+    assert client.DisplayStudy({"PatientID": "P2"})["elements"][0]["patientID"] == "P2"
+    response = post_xml(server, APACHE_CALL, path=path,
+                        headers={"User-Agent": "Apache XML RPC 3.1.3 (Sun HTTP Transport)"})
+    assert response.status_code == 200 and parse_reply(response)["error"] == "0"
+
+
+def test_the_web_ui_and_the_other_apis_keep_their_paths(server):
+    base = server.base_url
+    assert httpx.post(base + "/api/methods/GetJob", json={"jobID": "none"}).json()["error"] == "-1"
+    assert httpx.post(base + "/ui/", content=APACHE_CALL).status_code == 405
+    assert httpx.post(base + "/static/app.js", content=APACHE_CALL).status_code == 405
+    assert httpx.post(base + "/api/ui/albums", json={"name": "From the UI"}).status_code == 200
+    assert httpx.post(base + "/IHEInvokeImageDisplay", content=APACHE_CALL).status_code == 405

@@ -5,7 +5,7 @@ Each part exposes its routes (and maps its own errors: the control API through `
 the web UI's JSON API through its mount's handler, DICOMweb through its own mount); this module only
 places them. Middleware, outermost first: SecurityMiddleware (allow-list, Host, Origin,
 authentication, for every route alike), then XmlRpcPost (the control API's hottest route, XML-RPC
-POST, served without routing).
+POST, served without routing; also on every path no route here owns, as Horos answers them).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def build_app(workstation: Workstation) -> Starlette:
         # the control API's refusals (the web UI and DICOMweb map theirs inside their mounts)
         exception_handlers={ViewboxError: transports.refused},
         middleware=[Middleware(SecurityMiddleware, settings=workstation.settings, audit=controller.audit),
-                    Middleware(XmlRpcPost, transports=transports)])
+                    Middleware(XmlRpcPost, transports=transports, routes=routes)])
     app.state.controller = controller
     app.state.workstation = workstation
     return app

@@ -1,6 +1,7 @@
 """The control API's HTTP transports: the routes `asgi.build_app` places next to the web UI's.
 
-Transports (docs/control-api.md): XML-RPC POST on `/` and `/RPC2`, GET query strings, the JSON
+Transports (docs/control-api.md): XML-RPC POST on `/`, `/RPC2` and, as Horos answers, on any path
+no other route owns (`/RPC2/`, `/RPC`, `/xmlrpc`), GET query strings, the JSON
 mirror `/api/methods/<name>`, IHE IID. All of them end in Controller.invoke(), run on a worker
 thread (methods do blocking database work). A request refused before any method runs (a body too
 large, malformed XML or JSON, no methodName) raises a ViewboxError that `Transports.refused`, the
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import BadRequest, TooLarge, ViewboxError, error_reply
@@ -101,17 +102,26 @@ def _call_values(values: list) -> tuple[dict, list]:
 
 
 class XmlRpcPost:
-    """Sends POSTs on `/`, `/RPC2` and `/rpc2` straight to Transports.xmlrpc_post; everything else
-    to the application. Installed after the security middleware, so those calls pass the same
-    checks and only skip routing and Request/Response objects."""
+    """Sends XML-RPC POSTs straight to Transports.xmlrpc_post; everything else to the application.
 
-    def __init__(self, app: ASGIApp, transports: Transports):
+    An XML-RPC POST is one on `/`, `/RPC2`, `/rpc2` or, as Horos answers them, on any path that no
+    route of the application owns (`/RPC2/`, `/RPC`, `/xmlrpc`: clients such as xmlrpc.client and
+    Apache XML-RPC follow no redirect), while the web UI's, the JSON mirror's and DICOMweb's paths
+    stay theirs. Installed after the security middleware, so those calls pass the same checks and
+    only skip routing and Request/Response objects."""
+
+    def __init__(self, app: ASGIApp, transports: Transports, routes: list[BaseRoute]):
         self.app = app
         self.transports = transports
+        self.routes = routes
+
+    def _owned(self, scope: Scope) -> bool:
+        """Whether a route of the application answers this path (with any method)."""
+        return any(route.matches(scope)[0] is not Match.NONE for route in self.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope.get("method") == "POST" and not scope.get("root_path")
-                and scope.get("path") in XMLRPC_PATHS):
+                and (scope.get("path") in XMLRPC_PATHS or not self._owned(scope))):
             await self.transports.xmlrpc_post(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -197,7 +207,6 @@ class Transports:
                 return  # the client went away before sending its call
             name, values = decode_call(body)
         except ViewboxError as exc:
-            # the path is one of XMLRPC_PATHS: what request.url.path gives for it
             await _send_xml(send, exc.http_status, encode_response(self._refused(scope, scope["path"], exc)))
             return
         params, args = _call_values(values)
