@@ -43,8 +43,8 @@ export class AlbumList {
           const classes = [a.smart ? "smart" : "", a.name === ALL_STUDIES ? "database" : ""].join(" ");
           const count = a.count ?? "?";
           return `<li class="${classes}" data-album="${esc(a.name)}" title="${esc(a.error || a.name)}">
-            <button type="button" aria-label="${esc(`${a.name}${a.smart ? " (smart album)" : ""}, ${count} studies`)}">
-            <span class="label">${esc(a.name)}</span><span class="count">${count}</span></button></li>`;
+            <button type="button"><span class="label">${esc(a.name)}</span>
+            <span class="count">${count}</span><span class="sr-only"> studies${a.smart ? ", smart album" : ""}</span></button></li>`;
         })
         .join("");
       this.markCurrent(current);
