@@ -10,6 +10,7 @@ export class Menu {
   constructor(root) {
     this.root = root;
     this.items = new Map(); // <li> → its item
+    this.returnFocus = null; // focused before the menu opened, focused again when it closes
     root.addEventListener("keydown", (e) => this.key(e));
     root.addEventListener("contextmenu", (e) => e.preventDefault());
     root.addEventListener("mouseover", (e) => {

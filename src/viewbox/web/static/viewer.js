@@ -122,6 +122,8 @@ export class ViewerView {
     this.wanted = null; // URL of the frame that should be drawn
     this.cine = null;
     this.fetching = false; // a fetchWanted loop is running
+    this.lastIndex = null; // the index shown before: which way the reader scrolls (prefetch ahead)
+    this.prefetchToken = null; // the current background load of the series (a newer one stops it)
     this.build();
   }
 
