@@ -67,12 +67,12 @@ def test_quick_store_success_response_is_what_pynetdicom_encodes(message_id):
 
 
 @pytest.mark.parametrize("tuned", [True, False])
-def test_the_node_stores_with_and_without_the_tuning(tuned, tmp_path, monkeypatch):
+def test_the_node_stores_with_and_without_the_tuning(tuned, tmp_path):
     from viewbox.config import Settings
     from viewbox.server import RunningWorkstation
 
-    monkeypatch.setattr(tuning, "active", lambda: tuned)
-    running = RunningWorkstation(Settings(data_root=tmp_path, port=0, dicom_port=0)).start_in_thread()
+    settings = Settings(data_root=tmp_path, port=0, dicom_port=0, dicom_tuning=tuned)
+    running = RunningWorkstation(settings).start_in_thread()
     try:
         ae = AE(ae_title="TUNINGTEST")
         ae.add_requested_context(CTImageStorage)

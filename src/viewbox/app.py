@@ -44,7 +44,8 @@ class Workstation:
         self.workspace = Workspace()
         self.volumes = SeriesVolumes(settings.volume_cache_mb * 2**20)
         self.jobs = JobRunner()
-        self._stored_listeners: list[Callable[[list[Instance]], None]] = []
+        self._stored_listeners: list[Callable[[list[str]], None]] = []
+        self._opened_listeners: list[Callable[[Database], None]] = []
         self._deleted_listeners: list[Callable[[list[str]], None]] = []
         self._switch_lock = threading.Lock()
         self.shutdown_requested = threading.Event()
@@ -69,9 +70,18 @@ class Workstation:
         library.add_listener(self._forward_stored)
         return library
 
-    def on_stored(self, listener: Callable[[list[Instance]], None]) -> None:
-        """Call `listener(instances)` after new instances are committed, in whichever database."""
+    def on_stored(self, listener: Callable[[list[str]], None]) -> None:
+        """Call `listener(study_uids)` after new instances of these studies are committed, in
+        whichever database, by this process or the DICOM node's (`stored`)."""
         self._stored_listeners.append(listener)
+
+    def stored(self, study_uids: list[str]) -> None:
+        """Tell the listeners that objects of these studies were stored (by any writer)."""
+        _tell(self._stored_listeners, study_uids)
+
+    def on_database_opened(self, listener: Callable[[Database], None]) -> None:
+        """Call `listener(database)` after OpenDB made another database the active one."""
+        self._opened_listeners.append(listener)
 
     def on_deleted(self, listener: Callable[[list[str]], None]) -> None:
         """Call `listener(study_uids)` after studies are deleted (viewing.delete_studies)."""
@@ -81,7 +91,7 @@ class Workstation:
         _tell(self._deleted_listeners, study_uids)
 
     def _forward_stored(self, instances: list[Instance]) -> None:
-        _tell(self._stored_listeners, instances)
+        self.stored(sorted({instance.study_instance_uid for instance in instances}))
 
     def open_database(self, data_dir: Path) -> None:
         """Make `data_dir` (a `Viewbox Data` folder) the active database, creating it if needed."""
@@ -94,6 +104,7 @@ class Workstation:
             old, self.database = self.database, database
             self.library = self._library_for(database)
             old.close()
+        _tell(self._opened_listeners, database)
         self.workspace.reset("default" if self.is_default_database else str(data_dir))
 
     def switch_to_default_database(self) -> None:

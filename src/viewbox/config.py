@@ -75,7 +75,13 @@ class Settings:
     audit_log: Path | None = None
     # DICOM node
     dicom_enabled: bool = True
-    accept_calling_aets: str = "any"  # "any" or "known"
+    # "auto": "any" while the workstation listens on loopback without a token or Basic users,
+    # else "known" (the Locations' AE titles and calling_aets); or "any", or "known"
+    accept_calling_aets: str = "auto"
+    calling_aets: tuple[str, ...] = ()
+    dicom_max_associations: int = 32
+    dicom_associate_timeout: float = 5.0  # seconds a new connection has to request an association
+    dicom_tuning: bool = True  # false: stock pynetdicom on accepted associations (dicom/tuning.py)
     locations: tuple[Location, ...] = ()
     # downloads and zips
     download_max_bytes: int = 2 * 1024**3
@@ -96,12 +102,12 @@ class Settings:
 
 _FIELDS = {f.name: f for f in fields(Settings)}
 _PATHS = {"data_root", "plugins_dir", "tls_cert", "tls_key", "audit_log"}
-_INTS = {"port", "dicom_port", "max_body_bytes", "download_max_bytes", "zip_max_entries",
+_INTS = {"dicom_max_associations", "port", "dicom_port", "max_body_bytes", "download_max_bytes", "zip_max_entries",
          "zip_max_unpacked_bytes", "volume_cache_mb"}
-_FLOATS = {"download_timeout"}
-_BOOLS = {"close_all_before_open", "conventional_precedence", "dicom_enabled"}
+_FLOATS = {"download_timeout", "dicom_associate_timeout"}
+_BOOLS = {"close_all_before_open", "conventional_precedence", "dicom_enabled", "dicom_tuning"}
 _LISTS = {"allowed_db_roots", "retrieve_on_display", "allow_clients", "allowed_hosts",
-          "allowed_origins", "remote_methods"}
+          "allowed_origins", "remote_methods", "calling_aets"}
 
 
 def _flatten_toml(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -250,6 +256,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def accepted_calling_aets(settings: Settings) -> list[str] | None:
+    """The calling AE titles the DICOM node accepts, or None for any.
+
+    AE titles are not secret (they travel in clear and any peer may claim one), so this only
+    keeps strangers out by mistake, not an attacker: see docs/dicom.md, "What protects the DICOM port".
+    """
+    policy = settings.accept_calling_aets
+    if policy == "auto":
+        open_to_others = not is_loopback(settings.host) or settings.token or settings.basic_users
+        policy = "known" if open_to_others else "any"
+    if policy == "any":
+        return None
+    return list(dict.fromkeys([loc.ae_title for loc in settings.locations if loc.ae_title]
+                              + list(settings.calling_aets)))
+
+
 def validate(settings: Settings) -> list[str]:
     """Every problem with a Settings object (empty when it is fine)."""
     problems = []
@@ -272,8 +294,12 @@ def validate(settings: Settings) -> list[str]:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems.append(f"allow_clients: {cidr!r} is not an address or CIDR network")
-    if settings.accept_calling_aets not in ("any", "known"):
-        problems.append("accept_calling_aets must be 'any' or 'known'")
+    if settings.accept_calling_aets not in ("auto", "any", "known"):
+        problems.append("accept_calling_aets must be 'auto', 'any' or 'known'")
+    if settings.dicom_max_associations < 1:
+        problems.append("dicom_max_associations must be at least 1")
+    if not 0 < settings.dicom_associate_timeout <= 600:
+        problems.append("dicom_associate_timeout must be between 0 and 600 seconds")
     names = [loc.name for loc in settings.locations]
     for name in set(names):
         if names.count(name) > 1:

@@ -17,7 +17,6 @@ from .config import Settings
 from .db.database import Database
 from .jobs import JobRunner
 from .library import ImportReport, Library
-from .library.instance import Instance
 from .workspace import Workspace
 
 
@@ -38,7 +37,11 @@ class Station(Protocol):
     @property
     def is_default_database(self) -> bool: ...
 
-    def on_stored(self, listener: Callable[[list[Instance]], None]) -> None: ...
+    def on_stored(self, listener: Callable[[list[str]], None]) -> None: ...
+
+    def stored(self, study_uids: list[str]) -> None: ...
+
+    def on_database_opened(self, listener: Callable[[Database], None]) -> None: ...
 
     def on_deleted(self, listener: Callable[[list[str]], None]) -> None: ...
 

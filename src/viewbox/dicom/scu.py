@@ -29,8 +29,8 @@ from ..config import Location
 from ..errors import RemoteFailure
 from ..station import Station
 from . import tuning
+from .entity import STORAGE_TRANSFER_SYNTAXES, UNCOMPRESSED, quiet_pynetdicom_logging
 from .handlers import handle_store
-from .node import STORAGE_TRANSFER_SYNTAXES, UNCOMPRESSED, quiet_pynetdicom_logging
 from .sending import fit_to_contexts, storage_contexts
 
 log = logging.getLogger(__name__)

@@ -52,9 +52,8 @@ class EventHub:
     def _job_changed(self, job) -> None:
         self.publish("job", job.as_dict())
 
-    def _stored(self, instances) -> None:
-        studies = sorted({instance.study_instance_uid for instance in instances})
-        self.publish("library", {"kind": "stored", "study_uids": studies[:100]})
+    def _stored(self, study_uids: list[str]) -> None:
+        self.publish("library", {"kind": "stored", "study_uids": study_uids[:100]})
 
     def _deleted(self, study_uids: list[str]) -> None:
         self.publish("library", {"kind": "deleted", "study_uids": study_uids[:100]})
