@@ -65,6 +65,7 @@ def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plu
           remote_methods) -> None:
     """Start the workstation: control API, web UI, DICOM node and INCOMING folder."""
     from .control.access import access_summary
+    from .db.database import redacted
     from .server import RunningWorkstation
 
     settings = settings_from(config_file, data_root=data_root, database_url=database_url,
@@ -82,7 +83,7 @@ def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plu
     for line in access_summary(settings, running.http_port):
         click.echo(f"  {line}")
     click.echo(f"  data: {running.workstation.database.data_dir}")
-    click.echo(f"  database: {_redacted(running.workstation.database.url)}")
+    click.echo(f"  database: {redacted(running.workstation.database.url)}")
     if running.node:
         callers = ("only the AE titles of configured locations" if settings.accept_calling_aets == "known"
                    else "any calling AE title")
@@ -90,13 +91,6 @@ def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plu
     click.echo("Press Ctrl-C to stop.")
     running.run()
     click.echo("Viewbox stopped.")
-
-
-def _redacted(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 @main.command("import")
@@ -151,13 +145,14 @@ def _import_with_progress(workstation, paths, link: bool):
 def info(data_root, config_file, database_url, as_json) -> None:
     """Show the data folder, the database and its counts."""
     from .app import Workstation
+    from .db.database import redacted
     from .library.statistics import counts
 
     settings = settings_from(config_file, data_root=data_root, database_url=database_url)
     workstation = Workstation(settings)
     try:
         result = {"data": str(workstation.database.data_dir),
-                  "database_url": _redacted(workstation.database.url),
+                  "database_url": redacted(workstation.database.url),
                   **counts(workstation.database)}
     finally:
         workstation.close()
@@ -166,6 +161,56 @@ def info(data_root, config_file, database_url, as_json) -> None:
     else:
         for key, value in result.items():
             click.echo(f"{key}: {value}")
+
+
+@main.group()
+def db() -> None:
+    """The database's schema: which revision it is at, and upgrading it."""
+
+
+@db.command("current")
+@_data_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def db_current(data_root, config_file, database_url, as_json) -> None:
+    """Show the schema revision of the database and the newest this Viewbox knows (changes nothing)."""
+    from .db.database import Database
+
+    settings = settings_from(config_file, data_root=data_root, database_url=database_url)
+    database = Database(settings.data_dir, settings.database_url, upgrade=False)
+    try:
+        state = database.schema_state()
+    finally:
+        database.close()
+    result = {"database": database.where, "revision": state.revision, "head": state.head,
+              "state": state.describe(), "up_to_date": state.current, "written_by": state.written_by}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        click.echo(f"{key}: {value}")
+
+
+@db.command("upgrade")
+@_data_options
+def db_upgrade(data_root, config_file, database_url) -> None:
+    """Create or upgrade the database's schema to the newest revision (what `serve` does on start;
+    a SQLite database is copied to a backup beside it first)."""
+    from .db.database import Database
+
+    settings = settings_from(config_file, data_root=data_root, database_url=database_url)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    database = Database(settings.data_dir, settings.database_url)
+    database.close()
+    outcome = database.schema_outcome
+    assert outcome is not None
+    if outcome.action == "current":
+        click.echo(f"{database.where}: already at revision {outcome.after}, nothing to do")
+    elif outcome.action == "created":
+        click.echo(f"{database.where}: created at revision {outcome.after}")
+    else:
+        click.echo(f"{database.where}: upgraded from revision {outcome.before} to {outcome.after}")
+        if outcome.backup:
+            click.echo(f"  backup of the database before the upgrade: {outcome.backup}")
 
 
 def _register_layers() -> None:

@@ -90,6 +90,18 @@ class NoMatch(ViewboxError):
     http_status = 404
 
 
+class SchemaTooNew(ViewboxError):
+    """The database was upgraded by a newer Viewbox: this one must not touch it."""
+
+    http_status = 409
+
+
+class SchemaUnknown(ViewboxError):
+    """The database holds tables that are neither empty, Viewbox 0.1.0's, nor under migration."""
+
+    http_status = 409
+
+
 # -- the shapes every boundary shares ---------------------------------------------------------------
 
 def error_reply(status: int | str, message: str) -> dict[str, str]:

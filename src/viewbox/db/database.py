@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, event, insert, inspect, select
+from sqlalchemy import Connection, create_engine, event, insert, select
 from sqlalchemy.engine import Engine
 
-from . import schema
+from . import schema, schema_upgrade
 
 # OsiriX's default albums (docs/osirix-names.md): created once, when a database is new.
 _TODAY_MODALITIES = ("MR", "CT", "US", "MG", "CR", "XA", "RF")
@@ -35,17 +35,43 @@ DEFAULT_ALBUMS: tuple[tuple[str, str | None], ...] = (
 class Database:
     """The rows and the folders of one `Viewbox Data/` directory."""
 
-    def __init__(self, data_dir: Path, url: str | None = None):
+    def __init__(self, data_dir: Path, url: str | None = None, *, upgrade: bool = True):
+        """`upgrade=False` opens without creating or upgrading the schema (`viewbox db current`);
+        otherwise the schema is brought to head first (schema_upgrade.py), or the open refused."""
         self.data_dir = Path(data_dir)
         for folder in (self.files_dir, self.incoming_dir, self.quarantine_dir, self.temp_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self.url = url or f"sqlite:///{self.data_dir / 'viewbox.sqlite'}"
+        self.url = url or f"sqlite:///{self.sqlite_file}"
         self.engine = _make_engine(self.url)
-        self.is_new = not inspect(self.engine).has_table("study")
-        schema.metadata.create_all(self.engine)
-        if self.is_new:
-            with self.begin() as conn:
-                create_default_albums(conn)
+        self.schema_outcome: schema_upgrade.Outcome | None = None
+        if upgrade:
+            try:
+                self.schema_outcome = self.upgrade()
+            except BaseException:
+                self.engine.dispose()
+                raise
+
+    @property
+    def is_new(self) -> bool:
+        return self.schema_outcome is not None and self.schema_outcome.action == "created"
+
+    @property
+    def sqlite_file(self) -> Path:
+        return self.data_dir / "viewbox.sqlite"
+
+    @property
+    def where(self) -> str:
+        """The database as messages name it: the SQLite file, or the server URL without credentials."""
+        return str(self.sqlite_file) if self.dialect == "sqlite" else redacted(self.url)
+
+    def upgrade(self) -> schema_upgrade.Outcome:
+        """Create, stamp or upgrade the schema to the head revision (SchemaTooNew if it is newer)."""
+        sqlite_file = self.sqlite_file if self.dialect == "sqlite" else None
+        return schema_upgrade.bring_to_head(self.engine, self.where, sqlite_file, create_default_albums)
+
+    def schema_state(self) -> schema_upgrade.SchemaState:
+        with self.read() as conn:
+            return schema_upgrade.read_state(conn)
 
     @property
     def files_dir(self) -> Path:
@@ -133,3 +159,11 @@ def _make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+
+
+def redacted(url: str) -> str:
+    """A database URL without its credentials, for messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -162,6 +162,17 @@ Index("ix_album_name", album.c.name, unique=True)
 Index("ix_study_patient_name_osirix", osirix_name_sql(study.c.patient_name))
 Index("ix_study_patient_name_osirix_cd", osirix_name_sql(study.c.patient_name__cd))
 
+# Which Viewbox created or upgraded the schema to which revision (migrations/, schema_upgrade.py):
+# an older Viewbox that finds a newer schema names the version to use instead.
+schema_history = Table(
+    "schema_history",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("revision", String(32), nullable=False),
+    Column("viewbox_version", String(32), nullable=False),
+    Column("applied_at", DateTime, nullable=False),
+)
+
 TABLES = {"Study": study, "Series": series, "Image": image, "Album": album}
 
 
