@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Column, create_engine, text
 
 from helpers.postgres import postgres_url
@@ -143,6 +144,13 @@ EXPRESSION_INDEXES = {index.name for table in schema.metadata.tables.values() fo
 
 def _not_an_expression_index(obj, name, type_, reflected, compare_to) -> bool:
     return not (type_ == "index" and name in EXPRESSION_INDEXES)
+
+
+def test_the_revision_chain_is_what_alembic_reads():
+    """Opening a database knows the revisions from the file names (no Alembic import at head)."""
+    scripts = ScriptDirectory.from_config(schema_upgrade._config())
+    assert {script.revision for script in scripts.walk_revisions()} == schema_upgrade._revisions()
+    assert scripts.get_current_head() == schema_upgrade.head_revision()
 
 
 def test_a_new_database_is_created_at_head_with_the_default_albums(tmp_path, database_url):
