@@ -116,6 +116,10 @@ def queries(studies: int, rng: random.Random) -> dict[str, tuple[str, callable]]
         "patientID == (indexed)": ("Study", lambda: f"patientID == 'P{rng.randrange(1, studies + 1):07d}'"),
         "studyInstanceUID == (indexed)": ("Study", lambda: f"studyInstanceUID == '1.2.826.0.1.3680043.1.{rng.randrange(1, studies + 1)}'"),
         "name CONTAINS[cd] 'müller'": ("Study", lambda: "name CONTAINS[cd] 'müller'"),
+        # a name as a reply shows it (`^` as a space): expression indexes on the OsiriX form
+        "name == 'SCHMIDT EVA' (as shown)": ("Study", lambda: f'name == "{rng.choice(LAST_NAMES)} {rng.choice(FIRST_NAMES)}"'),
+        "name ==[cd] 'schmidt eva'": ("Study", lambda: f'name ==[cd] "{rng.choice(LAST_NAMES).lower()} eva"'),
+        "name == 'SCHMIDT^EVA' (DICOM form)": ("Study", lambda: f'name == "{rng.choice(LAST_NAMES)}^{rng.choice(FIRST_NAMES)}"'),
         "ANY series.modality == 'MR'": ("Study", lambda: "ANY series.modality == 'MR'"),
         "date range (one month)": ("Study", lambda: _month_range(rng)),
         "Image sopInstanceUID ==": ("Image", lambda: f"sopInstanceUID == '1.2.826.0.1.3680043.3.{rng.randrange(1, images + 1)}'"),

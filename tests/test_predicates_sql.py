@@ -253,3 +253,22 @@ def test_equality_uses_the_plain_indexed_column(tmp_path_factory):
             assert index in plan, (predicate, plan)
     finally:
         drop(engine, [schema.metadata])
+
+
+def test_name_searches_on_a_cheaper_column_answer_as_the_osirix_form(engine):
+    """CONTAINS and `*…*` LIKE on a name read the stored column when `^` against space and the
+    trimmed ends cannot change the answer; the evaluator (OsiriX's form) is the judge."""
+    names = {50: "DOE^JOHN^^", 51: "^ODD^NAME", 52: "VAN GOGH^VINCENT"}
+    predicates = ["name CONTAINS 'JOHN'", "name CONTAINS 'N '", "name CONTAINS 'E J'", "name CONTAINS ' ODD'",
+                  "name CONTAINS[c] 'h v'", "name LIKE '*OHN*'", "name LIKE '*OHN'", "name LIKE '* ODD*'",
+                  "name LIKE[c] '*odd name*'", "name LIKE '*N?V*'", "name LIKE 'ODD*'", "name CONTAINS 'GOGH^VIN'"]
+    with engine.connect() as conn, conn.begin() as transaction:
+        for pk, name in names.items():
+            conn.execute(insert(schema.study).values(with_folds(schema.study, {
+                "pk": pk, "patient_name": name, "study_instance_uid": f"9.{pk}", "number_of_images": 0})))
+        for predicate in predicates:
+            expected = {pk for pk, name in names.items() if evaluate(predicate, {"name": name})}
+            got = {pk for (pk,) in conn.execute(select(schema.study.c.pk).where(
+                compile_filter(predicate, "Study"), schema.study.c.pk >= 50))}
+            assert got == expected, predicate
+        transaction.rollback()

@@ -61,10 +61,14 @@ def osirix_name(value: str) -> str:
     return value.replace("^", " ").strip(" ")
 
 
-def osirix_name_sql(column: ColumnElement) -> ColumnElement:
+def osirix_name_sql(column: ColumnElement, trim: bool = True) -> ColumnElement:
     """`osirix_name` in SQL (SQLite and PostgreSQL alike). The arguments are literals, not bound
-    parameters, so that the expression indexes below match the expression a query uses."""
-    return func.trim(func.replace(column, literal_column("'^'"), literal_column("' '")))
+    parameters, so that the expression indexes below match the expression a query uses.
+
+    `trim=False` leaves the ends: the same answer for a substring search whose needle has no
+    space at either end, at a quarter of the cost per row (SQLite's trim() is the expensive part)."""
+    spaced = func.replace(column, literal_column("'^'"), literal_column("' '"))
+    return func.trim(spaced) if trim else spaced
 
 
 def _text(name: str, length: int | None = None, index: bool = False) -> list[Column]:

@@ -103,6 +103,22 @@ class Scalar:
     # Study.name: `sql` and `column()` give the OsiriX form; `stored(suffix)` the stored value
     # (plain or folded), which MATCHES also tries
     stored: Callable[[str], ColumnElement] | None = None
+    # each OsiriX-form expression handed out → the stored column it reads (its presence test)
+    bases: dict[int, ColumnElement] = field(default_factory=dict)
+
+    def name_form(self, suffix: str, text: str | None = None) -> ColumnElement:
+        """A name in OsiriX's form over the stored (or folded) column. Given the `text` a substring
+        search or an unanchored LIKE looks for, the cheapest column giving the same answer: the
+        ends do not matter to it unless it starts or ends with a space, and `^` against space
+        does not matter unless it holds a space (a `^` became a space already)."""
+        assert self.stored is not None
+        base = self.stored(suffix)
+        if text is not None and " " not in text:
+            form = base
+        else:
+            form = osirix_name_sql(base, trim=text is None or text != text.strip(" "))
+        self.bases[id(form)] = base
+        return form
 
     def constant(self, value: str, whole: bool) -> str:
         """A string constant compared with this value, in the same form (names: OsiriX's; a
@@ -422,7 +438,10 @@ class _Compiler:
                 return false()
             if op == "LIKE":
                 column = left.folded(suffix, pos)
-                pattern = left.constant(pattern, False) if isinstance(left, Scalar) else pattern
+                if isinstance(left, Scalar) and left.stored is not None:
+                    pattern = left.constant(pattern, False)
+                    if _unanchored(pattern):  # `*doe peter*`: the name's ends do not matter
+                        column = left.name_form(suffix, pattern)
                 return and_(_present(left, column), WildcardMatch(column, V.fold_text(pattern, suffix)))
             if not pattern:
                 return false()
@@ -443,6 +462,8 @@ class _Compiler:
             if not text:
                 return false()
             h = hay.folded(suffix, pos)
+            if op == "CONTAINS" and hay.stored is not None:
+                h = hay.name_form(suffix, text)  # the cheapest form that answers alike
             n = literal(text, String())
             size = literal(len(text), Integer())
             guard: list[ColumnElement] = [_present(hay, h)]
@@ -625,10 +646,22 @@ _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
 
 
 def _present(value, column: ColumnElement) -> ColumnElement:
-    """`column IS NOT NULL`, or nothing when the value cannot be NULL (keeps leaves NULL-free)."""
+    """`column IS NOT NULL`, or nothing when the value cannot be NULL (keeps leaves NULL-free).
+    A name is present when the column its OsiriX form reads is (one function call less per row,
+    and the scan stays on that column's index)."""
     if isinstance(value, Const) or (isinstance(value, Scalar) and not value.nullable):
         return true()
+    if isinstance(value, Scalar) and id(column) in value.bases:
+        return value.bases[id(column)].is_not(None)
     return column.is_not(None)
+
+
+def _unanchored(pattern: str) -> bool:
+    """A LIKE pattern `*text*` whose text neither starts nor ends with a space or a wildcard: it
+    matches a name exactly when it matches the name with its ends untrimmed."""
+    inner = pattern[1:-1]
+    return (len(pattern) > 2 and pattern[0] == "*" and pattern[-1] == "*" and not pattern.endswith("\\*")
+            and inner[0] not in " ?*" and inner[-1] not in " ?*\\")
 
 
 def _operate(op: str, a: ColumnElement, b: ColumnElement) -> ColumnElement:
@@ -692,8 +725,10 @@ def _scalar(attr: Attribute, text: str, column: Callable[[str], ColumnElement], 
 
     if not attr.name_with_spaces:
         return Scalar(attr.kind, stored(""), text, stored, nullable=nullable)
-    return Scalar(attr.kind, osirix_name_sql(stored("")), text, lambda suffix: osirix_name_sql(stored(suffix)),
-                  nullable=nullable, stored=stored)
+    name = Scalar(attr.kind, osirix_name_sql(stored("")), text, nullable=nullable, stored=stored)
+    name.bases[id(name.sql)] = stored("")
+    name.column = name.name_form
+    return name
 
 
 def _path_select(many_hops: list[Hop], extra: list[ColumnElement], *columns) -> Any:
