@@ -64,6 +64,7 @@ def test_a_ris_on_another_machine_with_the_one_line_setup(tmp_path):
             assert f"reachable at: http://{hostname}:8080/" in startup
             assert f"clients admitted: this computer and {RIS}" in startup
             assert "refused from other computers: KillOsiriX, DBWindowFind:Delete" in startup
+            assert "DICOM: AE title VIEWBOX, port 11112, no calling AE title" in startup  # on the LAN: known only
             ris = run_in(lan["ris"], [sys.executable, str(script), WORKSTATION, hostname, STRANGER], env=env,
                          timeout=120)
         finally:

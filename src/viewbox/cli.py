@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import load_settings
+from .config import accepted_calling_aets, load_settings
 from .errors import ConfigError, ViewboxError
 
 # Flags shared by every command that opens a database.
@@ -85,8 +85,10 @@ def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plu
     click.echo(f"  data: {running.workstation.database.data_dir}")
     click.echo(f"  database: {redacted(running.workstation.database.url)}")
     if running.node:
-        callers = ("only the AE titles of configured locations" if settings.accept_calling_aets == "known"
-                   else "any calling AE title")
+        accepted = accepted_calling_aets(settings)
+        callers = ("any calling AE title" if accepted is None
+                   else f"calling AE titles {', '.join(accepted)}" if accepted
+                   else "no calling AE title (configure locations or calling_aets)")
         click.echo(f"  DICOM: AE title {settings.aet}, port {settings.dicom_port}, {callers}")
     click.echo("Press Ctrl-C to stop.")
     running.run()
