@@ -17,6 +17,7 @@ from .db.database import Database
 from .jobs import JobRunner
 from .library import Importer, ImportReport, Library, ZipLimits
 from .library.instance import Instance
+from .measure import Measurements
 from .volumes.stacks import SeriesVolumes
 from .workspace import Workspace
 
@@ -52,6 +53,7 @@ class Workstation:
         self._shutdown_callbacks: list[Callable[[], None]] = []
         self.database = Database(settings.data_dir, settings.database_url)
         self.library = self._library_for(self.database)
+        self.measurements = Measurements(self)
         self.zip_limits = ZipLimits(max_entries=settings.zip_max_entries,
                                     max_unpacked_bytes=settings.zip_max_unpacked_bytes)
 

@@ -17,6 +17,7 @@ from .config import Settings
 from .db.database import Database
 from .jobs import JobRunner
 from .library import ImportReport, Library
+from .measure import Measurements
 from .workspace import Workspace
 
 
@@ -29,6 +30,7 @@ class Station(Protocol):
     library: Library
     workspace: Workspace
     jobs: JobRunner
+    measurements: Measurements
     shutdown_requested: threading.Event
 
     @property

@@ -16,6 +16,7 @@ from ..errors import BadRequest, Forbidden, NoMatch, RemoteFailure, UnknownLocat
 from ..library import queries
 from ..library.elements import element
 from ..plugins.hooks import hookimpl
+from .measuring import add_measurement, get_measurements, save_measurements_as_sr
 from .registry import Call, Params, Registry
 
 log = logging.getLogger(__name__)
@@ -325,3 +326,6 @@ def viewbox_register_methods(registry: Registry) -> None:
     add("PathToFrontDCM", path_to_front_dcm, params=("onlyfilename",))
     add("KillOsiriX", kill, permission="KillOsiriX")
     add("GetJob", get_job, params=("jobID",))
+    add("GetMeasurements", get_measurements, params=("StudyInstanceUID",))
+    add("AddMeasurement", add_measurement, params=("SOPInstanceUID", "frame", "type", "points", "label"))
+    add("SaveMeasurementsAsSR", save_measurements_as_sr, params=("StudyInstanceUID",))

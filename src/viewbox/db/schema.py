@@ -177,6 +177,24 @@ schema_history = Table(
     Column("applied_at", DateTime, nullable=False),
 )
 
+# Lengths, angles, ROIs and annotations drawn on an image (frame) of a study (viewbox.measure):
+# they go with their study and image (ON DELETE CASCADE). `points` and `measured` are JSON.
+measurement = Table(
+    "measurement",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("uid", String(64), nullable=False, unique=True),
+    Column("study_pk", Integer, ForeignKey("study.pk", ondelete="CASCADE"), nullable=False, index=True),
+    Column("image_pk", Integer, ForeignKey("image.pk", ondelete="CASCADE"), nullable=False, index=True),
+    Column("frame", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("points", Text, nullable=False),
+    Column("label", Text),
+    Column("measured", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
 TABLES = {"Study": study, "Series": series, "Image": image, "Album": album}
 
 

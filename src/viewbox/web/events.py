@@ -42,6 +42,7 @@ class EventHub:
         workstation.jobs.add_listener(self._job_changed)
         workstation.on_stored(self._stored)
         workstation.on_deleted(self._deleted)
+        workstation.measurements.on_change(self._measured)
         workstation.on_shutdown(self.end_streams)
 
     # -- listeners (any thread) -----------------------------------------------------------------
@@ -54,6 +55,9 @@ class EventHub:
 
     def _stored(self, study_uids: list[str]) -> None:
         self.publish("library", {"kind": "stored", "study_uids": study_uids[:100]})
+
+    def _measured(self, study_uid: str, kind: str, measurements: list[dict]) -> None:
+        self.publish("measurements", {"kind": kind, "study_uid": study_uid, "measurements": measurements})
 
     def _deleted(self, study_uids: list[str]) -> None:
         self.publish("library", {"kind": "deleted", "study_uids": study_uids[:100]})
