@@ -237,6 +237,10 @@ def test_measurements_saved_as_sr_pass_the_readers_and_restore_in_another_databa
         dump = subprocess.run(["dsrdump", "-Ee", str(report_path)], capture_output=True, text=True, timeout=60)
         assert dump.returncode == 0 and "E:" not in dump.stderr and "W:" not in dump.stderr, dump.stderr
         assert "Imaging Measurement Report" in dump.stdout
+        from viewbox.library.tag_tree import tag_tree
+
+        content = next(e for e in tag_tree(report_path) if e["keyword"] == "ContentSequence")
+        assert content["vr"] == "SQ" and content["items"] and content["value"].endswith("items")
     finally:
         first.close()
     second = Workstation(Settings(data_root=tmp_path / "two", port=0, dicom_port=0))

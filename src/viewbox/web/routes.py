@@ -36,6 +36,8 @@ from ..errors import (
     report_incident,
 )
 from ..library import dicom_query, queries
+from ..library.tag_tree import tag_tree
+from ..measure import parse_points
 from ..predicates import smart_album_filter
 from ..render import RenderError
 from ..station import Station
@@ -272,6 +274,10 @@ class WebUI:
             Route("/retrieve", self.retrieve, methods=["POST"]),
             Route("/upload/{batch}", self.upload, methods=["POST", "PUT"]),
             Route("/import/{batch}", self.import_batch, methods=["POST"]),
+            Route("/measurements/{series_pk:int}", self.measurements),
+            Route("/measurements", self.add_measurement, methods=["POST"]),
+            Route("/measurements/delete", self.delete_measurements, methods=["POST"]),
+            Route("/tags/{series_pk:int}/{index:int}", self.tags),
         ]
 
     @property
@@ -549,6 +555,60 @@ class WebUI:
 
     def _delete(self, pks: list[int]) -> int:
         return viewing.delete_studies(self.workstation, self._studies(pks))
+
+    # -- measurements and the tag browser -------------------------------------------------------------
+
+    async def measurements(self, request: Request) -> Response:
+        """The measurements of a series' study; `position` is the viewer position of those drawn on
+        this series (None for other series of the study)."""
+        return _ok(await run_in_threadpool(self._measurements, request.path_params["series_pk"]))
+
+    def _measurements(self, series_pk: int) -> dict:
+        images = self.frames.images(series_pk)
+        starts, position = {}, 0
+        for image in images:
+            starts[image["sop_instance_uid"]] = position
+            position += image.get("number_of_frames") or 1
+        series = queries.series_by_pk(self.database, series_pk)
+        study = queries.study_by_pk(self.database, series["study_pk"]) if series else None
+        if study is None:
+            raise NotFound(f"no series with pk {series_pk}")
+        listed = self.workstation.measurements.of_study(study["study_instance_uid"])
+        for item in listed:
+            start = starts.get(item["sopInstanceUID"])
+            item["position"] = None if start is None else start + item["frame"]
+        return {"study_uid": study["study_instance_uid"], "measurements": listed}
+
+    async def add_measurement(self, request: Request) -> Response:
+        """A shape drawn in a viewer: {series_pk, index (viewer position), type, points, label}."""
+        body = await _json_body(request)
+        series_pk, index = _int(body.get("series_pk"), "series_pk"), _int(body.get("index"), "index")
+        kind = str(body.get("type") or "").lower()
+        label = str(body.get("label") or "")
+
+        def add() -> dict:
+            _path, image, frame, _count = self.frames.locate(series_pk, index)
+            return self.workstation.measurements.add(image["sop_instance_uid"], frame, kind,
+                                                     parse_points(body.get("points")), label=label,
+                                                     source="viewer")
+
+        return _ok({"error": "0", "measurement": await run_in_threadpool(add)})
+
+    async def delete_measurements(self, request: Request) -> Response:
+        uids = (await _json_body(request)).get("uids")
+        if not isinstance(uids, list) or not all(isinstance(uid, str) for uid in uids):
+            raise BadRequest("uids must be a list of measurement UIDs")
+        deleted = await run_in_threadpool(self.workstation.measurements.delete, uids)
+        return _ok({"error": "0", "deleted": deleted})
+
+    async def tags(self, request: Request) -> Response:
+        """Every element of the image at a viewer position, for the tag browser."""
+        def read() -> dict:
+            path, image, frame, _count = self.frames.locate(request.path_params["series_pk"],
+                                                            request.path_params["index"])
+            return {"sop_instance_uid": image["sop_instance_uid"], "frame": frame, "elements": tag_tree(path)}
+
+        return _ok(await run_in_threadpool(read))
 
     # -- albums and sending ------------------------------------------------------------------------
 

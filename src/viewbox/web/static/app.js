@@ -54,6 +54,7 @@ class App {
         workspace: (data) => this.applyWorkspace(data.workspace),
         job: (job) => this.activity.applyJob(job),
         library: () => this.libraryChanged(),
+        measurements: (event) => this.viewers.measurementsChanged(event),
         resync: () => this.refresh(),
       },
       (live) => {

@@ -2,6 +2,8 @@
 // changes of the viewer's state that are sent to the workstation (so the RIS sees them).
 
 import { post } from "./api.js";
+import { MeasureLayer } from "./measure.js";
+import { TagBrowser } from "./tags.js";
 
 const FIELDS = ["image_index", "window_center", "window_width", "zoom", "pan_x", "pan_y", "invert"];
 
@@ -125,6 +127,9 @@ export class ViewerView {
     this.lastIndex = null; // the index shown before: which way the reader scrolls (prefetch ahead)
     this.prefetchToken = null; // the current background load of the series (a newer one stops it)
     this.build();
+    this.measure = new MeasureLayer(this); // measurement tools, shapes and panel (measure.js)
+    this.measure.seriesShown();
+    this.tags = new TagBrowser(this); // the DICOM tag browser (tags.js)
   }
 
   // -- DOM -------------------------------------------------------------------------------------
@@ -178,6 +183,7 @@ export class ViewerView {
     if (seriesChanged) {
       this.frame = null;
       this.stopCine();
+      this.measure.seriesShown();
     }
     this.update();
   }
@@ -263,6 +269,7 @@ export class ViewerView {
   pointerDown(event) {
     event.preventDefault();
     this.app.focusViewer(this.id);
+    if (this.measure.pointerDown(event)) return;
     const mode =
       event.button === 2 || (event.button === 0 && (event.ctrlKey || event.metaKey))
         ? "zoom"
@@ -427,6 +434,7 @@ export class ViewerView {
       cy = height / 2 + this.local.pan_y * scale;
     ctx.imageSmoothingEnabled = scale < 4;
     ctx.drawImage(frame.bitmap, cx - w / 2, cy - h / 2, w, h);
+    this.measure.draw(ctx, cx - w / 2, cy - h / 2, scale);
     this.canvas.dataset.rect = [cx - w / 2, cy - h / 2, w, h].map(Math.round).join(",");
     this.canvas.dataset.drawn = this.wanted === frame.url ? "current" : "stale";
     this.canvas.dataset.url = frame.url;

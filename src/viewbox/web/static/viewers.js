@@ -7,6 +7,8 @@ import { $ } from "./dom.js";
 import { seriesThumb } from "./series.js";
 import { ViewerView } from "./viewer.js";
 import { ViewerToolbar } from "./viewer-toolbar.js";
+import { installMeasureTools } from "./measure.js";
+import { installTagBrowser } from "./tags.js";
 
 export class ViewerArea {
   constructor(app) {
@@ -25,6 +27,8 @@ export class ViewerArea {
 
   bind(shortcuts) {
     this.toolbar.bind(shortcuts);
+    installMeasureTools(this, shortcuts);
+    installTagBrowser(this);
     const focused = (action) => () => {
       const view = this.focused();
       if (view) action(view);
@@ -168,6 +172,11 @@ export class ViewerArea {
 
   toast(message) {
     this.app.notices.show(message);
+  }
+
+  // Measurements changed somewhere (any tab, the RIS, an SR): viewers of that study reload them.
+  measurementsChanged(event) {
+    for (const view of this.views.values()) view.measure.changed(event);
   }
 
   // A viewer's frame or cine state changed: the toolbar follows the focused one.
