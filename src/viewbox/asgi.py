@@ -3,7 +3,8 @@ behind one security layer.
 
 Each part exposes its routes (and maps its own errors: the control API through `Transports.refused`,
 the web UI's JSON API through its mount's handler, DICOMweb through its own mount); this module only
-places them. Middleware, outermost first: SecurityMiddleware (allow-list, Host, Origin,
+places them. Middleware, outermost first: CorsMiddleware (opt-in CORS for DICOMweb only, answering
+browsers' preflights, which carry no credentials), SecurityMiddleware (allow-list, Host, Origin,
 authentication, for every route alike), then XmlRpcPost (the control API's hottest route, XML-RPC
 POST, served without routing; also on every path no route here owns, as Horos answers them).
 """
@@ -21,6 +22,7 @@ from .app import Workstation
 from .control.dispatch import Controller
 from .control.security import SecurityMiddleware
 from .control.transports import Transports, XmlRpcPost
+from .dicomweb import CorsMiddleware, DicomWeb
 from .errors import ViewboxError
 from .web.routes import WebUI
 
@@ -34,8 +36,7 @@ def build_app(workstation: Workstation) -> Starlette:
     routes: list[BaseRoute] = [
         *transports.routes(),  # /, /RPC2, /api/methods/<name>, /IHEInvokeImageDisplay
         *web.routes(),  # /ui/, /static/, /api/ui/
-        # DICOMweb (issue 12) mounts here as a sibling: Mount("/dicom-web", app=...), its
-        # errors mapped inside its own mount.
+        *DicomWeb(workstation, controller.audit).routes(),  # /dicom-web/..., /wado
     ]
 
     @contextlib.asynccontextmanager
@@ -48,7 +49,8 @@ def build_app(workstation: Workstation) -> Starlette:
         routes=routes, lifespan=lifespan,
         # the control API's refusals (the web UI and DICOMweb map theirs inside their mounts)
         exception_handlers={ViewboxError: transports.refused},
-        middleware=[Middleware(SecurityMiddleware, settings=workstation.settings, audit=controller.audit),
+        middleware=[Middleware(CorsMiddleware, origins=workstation.settings.dicomweb_cors_origins),
+                    Middleware(SecurityMiddleware, settings=workstation.settings, audit=controller.audit),
                     Middleware(XmlRpcPost, transports=transports, routes=routes)])
     app.state.controller = controller
     app.state.workstation = workstation

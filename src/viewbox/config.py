@@ -90,6 +90,9 @@ class Settings:
     zip_max_unpacked_bytes: int = 8 * 1024**3
     # viewers: volumes (MPR, MIP) kept in memory, oldest dropped first beyond this
     volume_cache_mb: int = 1024
+    # DICOMweb server (/dicom-web, /wado)
+    dicomweb_max_stow_bytes: int = 4 * 1024**3
+    dicomweb_cors_origins: tuple[str, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -103,11 +106,11 @@ class Settings:
 _FIELDS = {f.name: f for f in fields(Settings)}
 _PATHS = {"data_root", "plugins_dir", "tls_cert", "tls_key", "audit_log"}
 _INTS = {"dicom_max_associations", "port", "dicom_port", "max_body_bytes", "download_max_bytes", "zip_max_entries",
-         "zip_max_unpacked_bytes", "volume_cache_mb"}
+         "zip_max_unpacked_bytes", "volume_cache_mb", "dicomweb_max_stow_bytes"}
 _FLOATS = {"download_timeout", "dicom_associate_timeout"}
 _BOOLS = {"close_all_before_open", "conventional_precedence", "dicom_enabled", "dicom_tuning"}
 _LISTS = {"allowed_db_roots", "retrieve_on_display", "allow_clients", "allowed_hosts",
-          "allowed_origins", "remote_methods", "calling_aets"}
+          "allowed_origins", "remote_methods", "calling_aets", "dicomweb_cors_origins"}
 
 
 def _flatten_toml(doc: Mapping[str, Any]) -> dict[str, Any]:

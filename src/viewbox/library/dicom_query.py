@@ -126,8 +126,22 @@ def time_range(value: str) -> tuple[time | None, time | None]:
     return parse_time(value), parse_time(value, upper=True)
 
 
-def condition_for(keyword: str, value: str) -> ColumnElement[bool] | None:
-    """SQL condition for one identifier element; None for universal matching or unknown keys."""
+def _fuzzy_name_condition(column, value: str) -> ColumnElement[bool]:
+    """Fuzzy person-name matching (QIDO-RS `fuzzymatching=true`): case and diacritics ignored,
+    and a value without wildcards matches any name whose family, given or middle name starts
+    with it ("smi" finds "Smith^John" and "Doe^Smilla")."""
+    column = column.table.c[f"{column.name}__cd"]
+    value = schema.fold(value, True, True)
+    if "*" in value or "?" in value:
+        return column.like(_like_pattern(value), escape="!")
+    start = _like_pattern(value) + "%"
+    return or_(column.like(start, escape="!"), column.like("%^" + start, escape="!"),
+               column.like("% " + start, escape="!"))
+
+
+def condition_for(keyword: str, value: str, fuzzy: bool = False) -> ColumnElement[bool] | None:
+    """SQL condition for one identifier element; None for universal matching or unknown keys.
+    `fuzzy` applies to person names (QIDO-RS fuzzymatching)."""
     key = KEYS.get(keyword)
     value = (value or "").strip()
     if key is None or not value or key.kind in ("count", "time"):
@@ -137,6 +151,8 @@ def condition_for(keyword: str, value: str) -> ColumnElement[bool] | None:
         return _column(key).in_(uids) if len(uids) > 1 else _column(key) == uids[0]
     if key.kind in ("text", "pn"):
         values = [v for v in value.split("\\") if v] if key.kind == "text" else [value]
+        if fuzzy and key.kind == "pn":
+            return _fuzzy_name_condition(_column(key), value)
         parts = [_text_condition(_column(key), v, fold=key.kind == "pn") for v in values]
         return or_(*parts) if len(parts) > 1 else parts[0]
     if key.kind == "int":
@@ -170,16 +186,20 @@ def time_matches(keyword: str, value: str, when: datetime | None) -> bool:
     return (start is None or moment >= start) and (end is None or moment <= end)
 
 
-def find(database: Database, level: str, identifier: dict[str, str], limit: int | None = None) -> list[dict]:
+def find(database: Database, level: str, identifier: dict[str, str], limit: int | None = None,
+         *, offset: int = 0, fuzzy: bool = False) -> list[dict]:
     """Rows matching an identifier at a query level, each a dict with the columns of its level
-    and above, the computed counts and `rel_path` (one stored file, for other return keys)."""
+    and above, the computed counts and `rel_path` (one stored file, for other return keys).
+
+    C-FIND and QIDO-RS both ask here; `offset` skips that many matches (QIDO paging) and
+    `fuzzy` turns on fuzzy person-name matching."""
     level = level.upper()
     if level not in LEVELS:
         raise ValueError(f"unknown query level {level!r}")
     depth = LEVELS.index(level)
     # Keys below the query level are not matched (C-FIND matches on its level and above).
     usable = {k: v for k, v in identifier.items() if k in KEYS and LEVELS.index(KEYS[k].level) <= depth}
-    conditions = [c for k, v in usable.items() if (c := condition_for(k, v)) is not None]
+    conditions = [c for k, v in usable.items() if (c := condition_for(k, v, fuzzy)) is not None]
     time_filters = [(k, v) for k, v in usable.items() if KEYS[k].kind == "time" and (v or "").strip()]
     first_image = (select(_image.rel_path).join(schema.series, _series.pk == _image.series_pk)
                    .where(_series.study_pk == _study.pk).order_by(_image.pk).limit(1))
@@ -192,7 +212,7 @@ def find(database: Database, level: str, identifier: dict[str, str], limit: int 
                      .group_by(_study.patient_id).order_by(_study.patient_id))
         if conditions:
             statement = statement.where(and_(*conditions))
-        rows = _rows(database, statement, limit)
+        rows = _rows(database, statement, limit, offset)
         paths: dict[int, str] = {}
         study_pks = [row["study_pk"] for row in rows]
         with database.read() as conn:  # each patient's first file, one query per 500 patients
@@ -223,12 +243,11 @@ def find(database: Database, level: str, identifier: dict[str, str], limit: int 
         statement = statement.where(and_(*conditions))
     statement = statement.order_by(*([_study.pk] + ([_series.pk] if depth >= 2 else [])
                                      + ([_image.pk] if depth >= 3 else [])))
-    rows = _rows(database, statement, None if time_filters else limit)
-    if time_filters:
-        rows = [row for row in rows if all(
-            time_matches(k, v, row.get(_row_key(KEYS[k], level))) for k, v in time_filters)]
-        rows = rows[:limit] if limit else rows
-    return rows
+    if not time_filters:
+        return _rows(database, statement, limit, offset)
+    rows = [row for row in _rows(database, statement, None) if all(
+        time_matches(k, v, row.get(_row_key(KEYS[k], level))) for k, v in time_filters)]
+    return rows[offset:offset + limit] if limit else rows[offset:]
 
 
 def _prefixed(table, prefix: str) -> list:
@@ -270,12 +289,15 @@ def modalities_by_study(database: Database, study_pks: list[int]) -> dict[int, l
 
 
 def images_matching(database: Database, level: str, identifier: dict[str, str]) -> list[dict]:
-    """Stored files selected by a C-MOVE/C-GET identifier (UIDs at the level and above)."""
+    """Stored files selected by a C-MOVE/C-GET or WADO identifier (UIDs at the level and above),
+    with what senders need besides the file: SOP class and instance, transfer syntax, size of the
+    picture and the UIDs above."""
     conditions = [c for k, v in identifier.items() if (c := condition_for(k, v)) is not None]
     if not conditions:
         return []
     statement = (select(_image.rel_path, _image.sop_class_uid, _image.sop_instance_uid,
-                        _image.transfer_syntax_uid)
+                        _image.transfer_syntax_uid, _image.rows, _image.number_of_frames,
+                        _series.series_instance_uid, _study.study_instance_uid)
                  .select_from(schema.image)
                  .join(schema.series, _series.pk == _image.series_pk)
                  .join(schema.study, _study.pk == _series.study_pk)
@@ -294,8 +316,10 @@ def study_instance_counts(database: Database, study_uids: list[str]) -> dict[str
     return {uid: count or 0 for uid, count in rows}
 
 
-def _rows(database: Database, statement, limit: int | None) -> list[dict]:
+def _rows(database: Database, statement, limit: int | None, offset: int = 0) -> list[dict]:
     if limit:
         statement = statement.limit(limit)
+    if offset:
+        statement = statement.offset(offset)
     with database.read() as conn:
         return [dict(row) for row in conn.execute(statement).mappings()]
