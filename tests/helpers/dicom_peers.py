@@ -69,13 +69,14 @@ class Orthanc:
     """An Orthanc server with its own config, storage and index in `folder`."""
 
     def __init__(self, folder: Path, aet: str = "ORTHANC", modalities: dict | None = None,
-                 sync_storage: bool = True):
+                 sync_storage: bool = True, dicomweb_servers: dict[str, str] | None = None):
         self.folder = Path(folder)
         self.aet = aet
         self.dicom_port = free_port()
         self.http_port = free_port()
         self.modalities = modalities or {}
         self.sync_storage = sync_storage
+        self.dicomweb_servers = dicomweb_servers or {}  # name → DICOMweb root URL Orthanc may use
         self.process: subprocess.Popen | None = None
 
     @property
@@ -96,7 +97,8 @@ class Orthanc:
             "DicomCheckCalledAet": False, "DicomModalities": self.modalities,
             "DicomModalitiesInDatabase": False, "SyncStorageArea": self.sync_storage,
             "StorageCompression": False, "HttpServerEnabled": True, "Plugins": [dicomweb_plugin()],
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True},
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True,
+                         "Servers": {name: [url.rstrip("/") + "/"] for name, url in self.dicomweb_servers.items()}},
             "DicomScpTimeout": 30, "StableAge": 1, "ConcurrentJobs": 2,
         }
         (self.folder / "orthanc.json").write_text(json.dumps(config))
