@@ -27,7 +27,7 @@ from ..config import is_loopback, require_allowed
 from ..errors import BadRequest, NotFound, TooLarge, ViewboxError
 from ..library import dicom_query
 from ..pydicom_setup import lenient_pydicom
-from ..render import Renderer, RenderError, encode_jpeg, encode_png, thumbnail
+from ..render import FrameCache, RenderError, encode_jpeg, encode_png, render_decoded, thumbnail
 from . import media, qido, transcode
 from .json_model import dataset_json
 from .media import (

@@ -115,7 +115,7 @@ class StowSession:
             return instance
 
         try:
-            instance, staged = self.library.stage_received((data,), identify)
+            instance, staged = self.library.files.stage_received((data,), identify)
         except _WrongStudy as wrong:
             instance = wrong.instance
             self.result.failed.append(_Failure(
