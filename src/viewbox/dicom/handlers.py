@@ -17,6 +17,7 @@ from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
 
 from ..errors import ImportFailure
 from ..library import dicom_query
+from ..library.instance import StoredHeaders
 from ..pydicom_setup import lenient_pydicom
 from ..station import Station
 from . import tuning
@@ -94,27 +95,6 @@ def _format(keyword: str, value, vr: str) -> object:
     return str(value)
 
 
-class _Headers:
-    """Headers of representative stored files, read once per request (for unmapped return keys)."""
-
-    def __init__(self, files_dir: Path):
-        self.files_dir = files_dir
-        self._cache: dict[str, Dataset | None] = {}
-
-    def get(self, rel_path: str | None) -> Dataset | None:
-        if not rel_path:
-            return None
-        if rel_path not in self._cache:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    self._cache[rel_path] = pydicom.dcmread(self.files_dir / rel_path,
-                                                            stop_before_pixels=True, force=True)
-            except Exception:  # noqa: BLE001 - a missing file only loses optional return keys
-                self._cache[rel_path] = None
-        return self._cache[rel_path]
-
-
 def find_responses(workstation: Station, identifier: Dataset, model: str) -> Iterator[tuple[int, Dataset | None]]:
     """(status, identifier) pairs answering a C-FIND request on the local database."""
     level = str(identifier.get("QueryRetrieveLevel", "")).upper()
@@ -126,7 +106,7 @@ def find_responses(workstation: Station, identifier: Dataset, model: str) -> Ite
         return
     database = workstation.database
     rows = dicom_query.find(database, level, identifier_filters(identifier))
-    headers = _Headers(database.files_dir)
+    headers = StoredHeaders(database.files_dir)
     requested = [e for e in identifier if e.keyword and e.keyword not in _NOT_MATCHED]
     study_of = (lambda row: row.get("pk")) if level == "STUDY" else (lambda row: row.get("study_pk"))
     modalities = (dicom_query.modalities_by_study(database, sorted({study_of(row) for row in rows}))

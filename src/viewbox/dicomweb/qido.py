@@ -8,13 +8,11 @@ does, only when a client asks for them by `includefield`.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import BadRequest
 from ..library import dicom_query
-from ..pydicom_setup import lenient_pydicom
+from ..library.instance import StoredHeaders
 from . import json_model
 from .json_model import add, attribute, tag_key
 
@@ -111,28 +109,6 @@ def parse_query(level: str, items: list[tuple[str, str]], fixed: dict[str, str])
     return query
 
 
-class _Headers:
-    """Headers of representative stored files, each read once per request."""
-
-    def __init__(self, files_dir: Path):
-        self.files_dir = files_dir
-        self._cache: dict[str, object] = {}
-
-    def get(self, rel_path: str | None):
-        if not rel_path:
-            return None
-        if rel_path not in self._cache:
-            pydicom = lenient_pydicom()
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    self._cache[rel_path] = pydicom.dcmread(self.files_dir / rel_path,
-                                                            stop_before_pixels=True, force=True)
-            except Exception:  # noqa: BLE001 - a missing file only loses optional return keys
-                self._cache[rel_path] = None
-        return self._cache[rel_path]
-
-
 def _levels_up_to(level: str) -> tuple[str, ...]:
     return dicom_query.LEVELS[: _LEVEL_DEPTH[level] + 1]
 
@@ -163,7 +139,7 @@ def search(workstation, query: Query, base_url: str) -> list[dict]:
     study_of = (lambda row: row.get("pk")) if level == "STUDY" else (lambda row: row.get("study_pk"))
     modalities = (dicom_query.modalities_by_study(database, sorted({study_of(row) for row in rows}))
                   if "ModalitiesInStudy" in keywords else {})
-    headers = _Headers(database.files_dir)
+    headers = StoredHeaders(database.files_dir)
     answers = []
     for row in rows:
         answer: dict = {}

@@ -581,3 +581,28 @@ def instance_from_header(elements: dict[int, object], transfer_syntax: str | Non
     except Exception as exc:  # a value pydicom cannot decode: the header is unusable
         raise ImportFailure(f"unreadable header value: {type(exc).__name__}: {exc}") from exc
     return Instance(study=study, series=series, image=image)
+
+
+class StoredHeaders:
+    """Headers of stored files (without pixel data), each read once: the return keys of a query
+    that the database does not keep come from a representative file of each match (C-FIND and
+    QIDO-RS alike)."""
+
+    def __init__(self, files_dir: Path):
+        self.files_dir = files_dir
+        self._cache: dict[str, Dataset | None] = {}
+
+    def get(self, rel_path: str | None) -> Dataset | None:
+        """The header of the file at `rel_path` in DATABASE/, None when there is none to read."""
+        if not rel_path:
+            return None
+        if rel_path not in self._cache:
+            pydicom = lenient_pydicom()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self._cache[rel_path] = pydicom.dcmread(self.files_dir / rel_path,
+                                                            stop_before_pixels=True, force=True)
+            except Exception:  # noqa: BLE001 - a missing file only loses optional return keys
+                self._cache[rel_path] = None
+        return self._cache[rel_path]
