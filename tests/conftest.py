@@ -9,24 +9,13 @@ from pathlib import Path
 
 import hypothesis
 import pytest
-from sqlalchemy import text
 
-from helpers.postgres import postgres_url
+from helpers.postgres import postgres_url, reset_postgres
 from helpers.samples import SAMPLES
 
 # 8 test runs share 2 cores: a property test is judged by its examples, never by a per-example deadline.
 hypothesis.settings.register_profile("shared-machine", deadline=None)
 hypothesis.settings.load_profile("shared-machine")
-
-
-def _reset_postgres(url: str) -> None:
-    from viewbox.db.database import _make_engine
-
-    engine = _make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,7 +25,7 @@ def database_url(request):
         yield None
         return
     url = postgres_url()
-    _reset_postgres(url)
+    reset_postgres(url)
     yield url
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .config import DATA_FOLDER_NAME, Settings
 from .db.database import Database
+from .db.notices import Notice, notifier_for
 from .jobs import JobRunner
 from .library import Importer, ImportReport, Library, ZipLimits
 from .library.instance import Instance
@@ -51,7 +52,9 @@ class Workstation:
         self._switch_lock = threading.Lock()
         self.shutdown_requested = threading.Event()
         self._shutdown_callbacks: list[Callable[[], None]] = []
+        self._listen_as: str | None = None  # set once serving: then other nodes are heard
         self.database = Database(settings.data_dir, settings.database_url)
+        self.notifier = notifier_for(self.database)
         self.library = self._library_for(self.database)
         self.measurements = Measurements(self)
         self.zip_limits = ZipLimits(max_entries=settings.zip_max_entries,
@@ -74,26 +77,48 @@ class Workstation:
 
     def on_stored(self, listener: Callable[[list[str]], None]) -> None:
         """Call `listener(study_uids)` after new instances of these studies are committed, in
-        whichever database, by this process or the DICOM node's (`stored`)."""
+        whichever database, by this process, the DICOM node's (`stored`) or (once serving) any other
+        node on the same database; [] after a reconnect means "anything may have changed"."""
         self._stored_listeners.append(listener)
 
     def stored(self, study_uids: list[str]) -> None:
-        """Tell the listeners that objects of these studies were stored (by any writer)."""
+        """Tell the listeners, and the other nodes sharing the database, that objects of these
+        studies were stored (by this process or its DICOM node's)."""
         _tell(self._stored_listeners, study_uids)
+        self.notifier.publish("stored", study_uids)
 
     def on_database_opened(self, listener: Callable[[Database], None]) -> None:
         """Call `listener(database)` after OpenDB made another database the active one."""
         self._opened_listeners.append(listener)
 
     def on_deleted(self, listener: Callable[[list[str]], None]) -> None:
-        """Call `listener(study_uids)` after studies are deleted (viewing.delete_studies)."""
+        """Call `listener(study_uids)` after studies are deleted, here (viewing.delete_studies) or
+        by another node."""
         self._deleted_listeners.append(listener)
 
-    def deleted(self, study_uids: list[str]) -> None:
+    def deleted(self, study_uids: list[str], *, by_peer: bool = False) -> None:
+        """Tell listeners (and, unless another node did it, the other nodes) of deleted studies."""
         _tell(self._deleted_listeners, study_uids)
+        if not by_peer:
+            self.notifier.publish("deleted", study_uids)
 
     def _forward_stored(self, instances: list[Instance]) -> None:
         self.stored(sorted({instance.study_instance_uid for instance in instances}))
+
+    def listen_to_peers(self, name: str) -> None:
+        """Hear what other nodes sharing the database store and delete (`name`: how they see us)."""
+        self._listen_as = name
+        self.notifier.subscribe(self._heard)
+        self.notifier.listen(name)
+
+    def _heard(self, notice: Notice) -> None:
+        """Another node changed the library: lists refresh; its deletes close our viewers."""
+        if notice.kind == "deleted":
+            from .viewing import forget_studies
+
+            forget_studies(self, list(notice.study_uids))
+        else:
+            _tell(self._stored_listeners, list(notice.study_uids))
 
     def open_database(self, data_dir: Path) -> None:
         """Make `data_dir` (a `Viewbox Data` folder) the active database, creating it if needed."""
@@ -104,8 +129,12 @@ class Workstation:
             url = self.settings.database_url if data_dir == self.default_data_dir else None
             database = Database(data_dir, url)
             old, self.database = self.database, database
+            old_notifier, self.notifier = self.notifier, notifier_for(database)
             self.library = self._library_for(database)
+            old_notifier.close()
             old.close()
+            if self._listen_as is not None:
+                self.listen_to_peers(self._listen_as)
         _tell(self._opened_listeners, database)
         self.workspace.reset("default" if self.is_default_database else str(data_dir))
 
@@ -138,6 +167,7 @@ class Workstation:
 
     def close(self) -> None:
         self.jobs.shutdown()
+        self.notifier.close()
         self.database.close()
 
 

@@ -145,9 +145,10 @@ def _import_with_progress(workstation, paths, link: bool):
 @_data_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(data_root, config_file, database_url, as_json) -> None:
-    """Show the data folder, the database and its counts."""
+    """Show the data folder, the database, its counts and the nodes serving it now."""
     from .app import Workstation
     from .db.database import redacted
+    from .db.notices import peers
     from .library.statistics import counts
 
     settings = settings_from(config_file, data_root=data_root, database_url=database_url)
@@ -155,14 +156,22 @@ def info(data_root, config_file, database_url, as_json) -> None:
     try:
         result = {"data": str(workstation.database.data_dir),
                   "database_url": redacted(workstation.database.url),
-                  **counts(workstation.database)}
+                  **counts(workstation.database),
+                  "peers": peers(workstation.database)}
     finally:
         workstation.close()
     if as_json:
         click.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
+        return
+    for key, value in result.items():
+        if key != "peers":
             click.echo(f"{key}: {value}")
+    if workstation.database.dialect != "postgresql":
+        click.echo("peers: none (an SQLite database belongs to one workstation)")
+        return
+    click.echo(f"peers: {len(result['peers'])} node(s) serving this database now")
+    for peer in result["peers"]:
+        click.echo(f"  {peer['node']} from {peer['address']} since {peer['since']}")
 
 
 @main.group()

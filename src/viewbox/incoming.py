@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 from pathlib import Path
 
 from .station import Station
@@ -46,7 +47,8 @@ class IncomingWatcher:
         """Import every stable file in INCOMING; returns how many files were handed over."""
         folder = self.workstation.database.incoming_dir
         current: dict[Path, tuple[int, float]] = {}
-        for root, _dirs, files in os.walk(folder):
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]  # claimed by a node (below)
             for name in files:
                 if name.startswith("."):
                     continue  # hidden: still being written (as OsiriX's .WADO files)
@@ -58,11 +60,12 @@ class IncomingWatcher:
                 current[path] = (info.st_size, info.st_mtime)
         stable = [p for p, sig in current.items() if self._last_seen.get(p) == sig]
         self._last_seen = {p: sig for p, sig in current.items() if p not in stable}
-        if stable:
-            report = self.workstation.import_paths(stable, move=True)
+        claimed = _claim(folder, stable)
+        if claimed:
+            report = self.workstation.import_paths(claimed, move=True)
             log.info("INCOMING: %d imported, %d already present, %d not DICOM, %d quarantined",
                      report.imported, report.already_present, report.not_dicom, report.quarantined)
-            for path in stable:  # what the importer left (not DICOM) is kept aside, not deleted
+            for path in claimed:  # what the importer left (not DICOM) is kept aside, not deleted
                 if path.exists():
                     quarantine = self.workstation.database.quarantine_dir
                     try:
@@ -70,7 +73,27 @@ class IncomingWatcher:
                     except OSError:
                         log.exception("could not move %s out of INCOMING", path)
             _remove_empty_subfolders(folder)
-        return len(stable)
+        return len(claimed)
+
+
+def _claim(folder: Path, paths: list[Path]) -> list[Path]:
+    """Move `paths` into a hidden folder of this scan's own, keeping their names: on an INCOMING
+    folder shared by several nodes (a reading room) each file is imported by the one node whose
+    rename won. A node that crashes meanwhile leaves its files in `INCOMING/.claimed-*/`."""
+    if not paths:
+        return []
+    claims = folder / f".claimed-{uuid.uuid4().hex[:12]}"
+    claims.mkdir()
+    claimed = []
+    for index, path in enumerate(paths):
+        target = claims / str(index) / path.name  # two files of one name in two subfolders
+        target.parent.mkdir()
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            continue  # another node took it first
+        claimed.append(target)
+    return claimed
 
 
 def _remove_empty_subfolders(folder: Path) -> None:

@@ -92,6 +92,7 @@ class RunningWorkstation:
         self.server.should_exit = True
 
     def _start_side_services(self) -> None:
+        self.workstation.listen_to_peers(f"{self.settings.aet}@{socket.gethostname()}:{self.http_port}")
         if self.node:
             self.node.start()
         self.watcher.start()

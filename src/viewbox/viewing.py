@@ -175,20 +175,34 @@ def select_studies(workstation: Station, studies: Iterable[dict]) -> None:
     workstation.workspace.select(study_uids=[s["study_instance_uid"] for s in studies])
 
 
-def delete_studies(workstation: Station, studies: Iterable[dict]) -> int:
+def delete_studies(workstation, studies: Iterable[dict]) -> int:
     """Delete studies as a user sees it (DBWindowFind Delete, the UI's Delete): their viewers
-    close, they leave the selection, they go with their files, and the UI is told."""
+    close, they leave the selection, they go with their files, and the UI (and every other node
+    sharing the database) is told."""
     studies = list(studies)
     gone_pks = {study["pk"] for study in studies}
     gone_uids = {study["study_instance_uid"] for study in studies}
-    workspace = workstation.workspace
-    workspace.close(lambda viewer: viewer.series.study_pk in gone_pks)
+    workstation.workspace.close(lambda viewer: viewer.series.study_pk in gone_pks)
     deleted = workstation.library.delete_studies(gone_pks)
+    _deselect(workstation, gone_uids)
+    workstation.deleted(sorted(gone_uids))
+    return deleted
+
+
+def forget_studies(workstation, study_uids: list[str]) -> None:
+    """Studies deleted by another node: their viewers close here too, they leave the selection,
+    and the UI is told (the workspace stays this node's own)."""
+    gone = set(study_uids)
+    workstation.workspace.close(lambda viewer: viewer.series.study_uid in gone)
+    _deselect(workstation, gone)
+    workstation.deleted(study_uids, by_peer=True)
+
+
+def _deselect(workstation, gone_uids: set[str]) -> None:
+    workspace = workstation.workspace
     selected = workspace.db_window.selected_study_uids
     if gone_uids & set(selected):
         workspace.select(study_uids=[uid for uid in selected if uid not in gone_uids])
-    workstation.deleted(sorted(gone_uids))
-    return deleted
 
 
 def front_image_path(workstation: Station) -> str | None:

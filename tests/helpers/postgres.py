@@ -17,3 +17,16 @@ def postgres_url() -> str:
             pytest.fail(f"{POSTGRES_ENV} is not set: run the tests with scripts/test.sh")
         pytest.skip(f"{POSTGRES_ENV} not set (scripts/test.sh starts a PostgreSQL server)")
     return url
+
+
+def reset_postgres(url: str) -> None:
+    """Empty the test database (drop and recreate its public schema)."""
+    from sqlalchemy import text
+
+    from viewbox.db.database import _make_engine
+
+    engine = _make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
