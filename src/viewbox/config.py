@@ -14,15 +14,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, Forbidden
+from .errors import ConfigError
 
 DATA_FOLDER_NAME = "Viewbox Data"
 RETRIEVE_MODES = ("C-MOVE", "C-GET", "DICOMweb")
-
-# Calls that change the host or delete data: allowed from loopback, elsewhere only when listed
-# in `remote_methods` (docs/configuration.md, "Per-method permissions").
-DESTRUCTIVE_METHODS = ("KillOsiriX", "DBWindowFind:Delete", "OpenDB", "DownloadURL",
-                       "exportSelectedToPath", "SendStudy")
 
 
 def default_data_root() -> Path:
@@ -229,28 +224,8 @@ def load_settings(
     return settings
 
 
-def listed_for_remote(settings: Settings, permission: str, user: str | None = None) -> bool:
-    """Whether peers on other computers may do `permission`: listed in `remote_methods`
-    for everyone, or in `user_methods` for this user. The control API's destructive methods and
-    the web UI's delete, send and retrieve share this rule."""
-    allowed = {name.lower() for name in settings.remote_methods}
-    if user is not None:
-        allowed |= {name.lower() for name in settings.user_methods.get(user, ())}
-    return "*" in allowed or permission.lower() in allowed
-
-
-def require_allowed(settings: Settings, permission: str, *, local: bool, where: str,
-                    user: str | None) -> None:
-    """Forbidden unless the call is local (each transport says what that means) or listed."""
-    if local or listed_for_remote(settings, permission, user):
-        return
-    for_user = f', or user_methods = {{ {user} = ["{permission}"] }} for this user alone' if user else ""
-    raise Forbidden(f"{permission} is not allowed from {where}. To allow it from other computers, start "
-                    f"with --allow-method {permission}, or set remote_methods = [\"{permission}\"] in the "
-                    f"configuration file (VIEWBOX_REMOTE_METHODS={permission}){for_user}")
-
-
 def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) is this computer: `localhost` or a loopback address."""
     if host in ("localhost", ""):
         return host == "localhost"
     try:

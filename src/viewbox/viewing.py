@@ -136,6 +136,34 @@ def open_comparison(workstation: Station, study: dict, prior: dict | None = None
     return viewers
 
 
+def open_studies_tiled(workstation: Station, studies: list[dict], *, rows: int | None = None,
+                       columns: int | None = None) -> list[Viewer]:
+    """Open several studies side by side: the first image series of each, tiled (one study
+    opens as `open_study` does)."""
+    if len(studies) == 1:
+        return open_study(workstation, studies[0])
+    first = [series[0] for study in studies if (series := image_series(workstation, study))]
+    return open_series(workstation, first, close_others=True, rows=rows, columns=columns)
+
+
+def tile(workstation: Station, rows: int, columns: int, *, fill: bool = True) -> None:
+    """Set the tiling; with `fill`, empty cells get the focused study's next series (as a
+    radiologist expects), and the focus stays where it was."""
+    workspace = workstation.workspace
+    viewers = workspace.open_viewers()
+    front = workspace.front_viewer()
+    if fill and front is not None and len(viewers) < rows * columns:
+        study = queries.study_by_pk(workstation.database, front.series.study_pk)
+        shown = {viewer.series.series_pk for viewer in viewers}
+        more = [s for s in image_series(workstation, study) if s["pk"] not in shown] if study else []
+        more = more[: rows * columns - len(viewers)]
+        if more:
+            open_series(workstation, more, close_others=False)
+            if front.id != workspace.focused_viewer:
+                workspace.focus(front.id)
+    workspace.set_tiling(rows, columns)
+
+
 def show_series(workstation: Station, viewer_id: int, series: dict) -> Viewer | None:
     """Show `series` in the open viewer `viewer_id` (the web UI's series strip)."""
     study = queries.study_by_pk(workstation.database, series["study_pk"])

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from ..config import DESTRUCTIVE_METHODS, Settings, is_loopback
+from ..config import Settings, is_loopback
+from ..permissions import DESTRUCTIVE_METHODS
 
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 WILDCARDS = ("", "0.0.0.0", "::")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import require_allowed
 from ..errors import NotFound, ViewboxError
+from ..permissions import require_allowed
 from ..plugins.manager import plugin_manager
 from ..station import Station
 from .audit import AuditLog

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BadRequest, ImportFailure
+from ..jobs import Job
 from ..pydicom_setup import lenient_pydicom
 from .files import Copy
 from .instance import NotDicom, read_instance_from
@@ -49,6 +50,37 @@ class ImportReport:
         return {"imported": self.imported, "already_present": self.already_present,
                 "not_dicom": self.not_dicom, "quarantined": self.quarantined,
                 "errors": self.errors, "studies": self.study_uids}
+
+    @property
+    def failed(self) -> int:
+        return self.quarantined + len(self.errors)
+
+    def summary(self, problems: int = 5) -> str:
+        """One line for a person: the counts, then the first few problems by file name."""
+        named = "; ".join(f"{Path(e['path']).name}: {e['reason']}" for e in self.errors[:problems])
+        return (f"{self.imported} imported, {self.already_present} already present"
+                + (f", {self.not_dicom} not DICOM" if self.not_dicom else "")
+                + (f"; {named}" if named else ""))
+
+
+def staged_import_job(folder: Path, import_paths: Callable[..., ImportReport]) -> tuple[int, Callable[[Job], dict]]:
+    """(file count, job work) importing a folder of files staged in TEMP (the web UI's dropped
+    files) with `import_paths` (Workstation.import_paths): progress as files are seen, the folder
+    removed afterwards whatever happens, the counts as the job's result."""
+    count = sum(1 for path in folder.iterdir() if path.is_file())
+
+    def work(job: Job) -> dict:
+        job.progress(done=0, total=count, message=f"importing {count} file(s)")
+        try:
+            report = import_paths([folder], progress=lambda r: job.progress(done=r.seen, failed=r.failed))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        job.progress(failed=report.failed, message=report.summary())
+        return {"imported": report.imported, "already_present": report.already_present,
+                "not_dicom": report.not_dicom, "quarantined": report.quarantined,
+                "studies": ",".join(report.study_uids[:20])}
+
+    return count, work
 
 
 @dataclass(frozen=True)

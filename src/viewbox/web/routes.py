@@ -11,7 +11,6 @@ import json
 import logging
 import re
 import secrets
-import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from .. import viewing
-from ..config import is_loopback, require_allowed
+from ..config import is_loopback
 from ..errors import (
     BadRequest,
     NotFound,
@@ -36,8 +35,10 @@ from ..errors import (
     report_incident,
 )
 from ..library import dicom_query, queries
+from ..library.importer import staged_import_job
 from ..library.tag_tree import tag_tree
 from ..measure import parse_points
+from ..permissions import require_allowed
 from ..predicates import smart_album_filter
 from ..render import RenderError
 from ..station import Station
@@ -433,9 +434,8 @@ class WebUI:
         studies = self._studies([_int(pk, "study_pk") for pk in pks])
         if len(studies) == 1:
             return viewing.open_study(self.workstation, studies[0], close_others=body.get("close_others"))
-        first = [series[0] for study in studies if (series := viewing.image_series(self.workstation, study))]
-        return viewing.open_series(self.workstation, first, close_others=True,
-                                   rows=body.get("rows"), columns=body.get("columns"))
+        return viewing.open_studies_tiled(self.workstation, studies, rows=body.get("rows"),
+                                          columns=body.get("columns"))
 
     async def update_viewer(self, request: Request) -> Response:
         body = await _json_body(request)
@@ -487,24 +487,9 @@ class WebUI:
         rows, columns = _int(body.get("rows"), "rows"), _int(body.get("columns"), "columns")
         if not (1 <= rows <= 4 and 1 <= columns <= 4):
             raise BadRequest("rows and columns must be between 1 and 4")
-        await run_in_threadpool(self._tile, rows, columns, bool(body.get("fill", True)))
+        await run_in_threadpool(lambda: viewing.tile(self.workstation, rows, columns,
+                                                     fill=bool(body.get("fill", True))))
         return _ok()
-
-    def _tile(self, rows: int, columns: int, fill: bool) -> None:
-        """Set the tiling; empty cells get the focused study's next series, as a radiologist expects."""
-        workspace = self.workstation.workspace
-        viewers = workspace.open_viewers()
-        front = workspace.front_viewer()
-        if fill and front is not None and len(viewers) < rows * columns:
-            study = queries.study_by_pk(self.database, front.series.study_pk)
-            shown = {viewer.series.series_pk for viewer in viewers}
-            more = [s for s in viewing.image_series(self.workstation, study) if s["pk"] not in shown] if study else []
-            more = more[: rows * columns - len(viewers)]
-            if more:
-                viewing.open_series(self.workstation, more, close_others=False)
-                if front.id != workspace.focused_viewer:
-                    workspace.focus(front.id)
-        workspace.set_tiling(rows, columns)
 
     # -- selection, album, filter, deletion --------------------------------------------------------
 
@@ -723,27 +708,8 @@ class WebUI:
         folder = self._batch_dir(request.path_params["batch"])
         if not folder.is_dir():
             raise NotFound("nothing was uploaded in that batch")
-        count = sum(1 for path in folder.iterdir() if path.is_file())
-        workstation = self.workstation
-
-        def work(job) -> dict:
-            job.progress(done=0, total=count, message=f"importing {count} file(s)")
-            try:
-                report = workstation.import_paths(
-                    [folder], progress=lambda r: job.progress(done=r.seen, failed=r.quarantined + len(r.errors)))
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-            result = report.as_dict()
-            problems = "; ".join(f"{Path(e['path']).name}: {e['reason']}" for e in report.errors[:5])
-            job.progress(failed=report.quarantined + len(report.errors),
-                         message=f"{report.imported} imported, {report.already_present} already present"
-                         + (f", {report.not_dicom} not DICOM" if report.not_dicom else "")
-                         + (f"; {problems}" if problems else ""))
-            return {"imported": result["imported"], "already_present": result["already_present"],
-                    "not_dicom": result["not_dicom"], "quarantined": result["quarantined"],
-                    "studies": ",".join(result["studies"][:20])}
-
-        job = workstation.jobs.submit("import", f"Import of {count} dropped file(s)", work)
+        count, work = staged_import_job(folder, self.workstation.import_paths)
+        job = self.workstation.jobs.submit("import", f"Import of {count} dropped file(s)", work)
         return _ok({"error": "0", "job": job.as_dict()})
 
     async def jobs(self, _request: Request) -> Response:
