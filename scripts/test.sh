@@ -18,6 +18,8 @@ export TCP_NODELAY=1
 PYTHON=python3; [ -x .venv/bin/python ] && PYTHON=.venv/bin/python  # setup.sh's venv, if it made one
 # Conventions first (lint + import order): a change that breaks them fails like a failing test.
 "$PYTHON" -m ruff check --quiet src tests bench
+# Types (configured in pyproject [tool.mypy]): a change that breaks them fails too.
+"$PYTHON" -m mypy
 PRETTIER=tools/web/node_modules/.bin/prettier  # setup.sh installs it (npm ci --prefix tools/web)
 [ -x "$PRETTIER" ] || npm ci --prefix tools/web --no-audit --no-fund --loglevel=error  # a new work tree
 "$PRETTIER" --check --log-level warn src/viewbox/web/static

@@ -18,6 +18,7 @@ from .db.database import Database
 from .jobs import JobRunner
 from .library import ImportReport, Library
 from .measure import Measurements
+from .volumes.stacks import SeriesVolumes
 from .workspace import Workspace
 
 
@@ -31,6 +32,7 @@ class Station(Protocol):
     workspace: Workspace
     jobs: JobRunner
     measurements: Measurements
+    volumes: SeriesVolumes  # stacks of parallel slices, cached for MPR and linked scrolling
     shutdown_requested: threading.Event
 
     @property

@@ -9,7 +9,7 @@ import json
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 MAX_VALUE_CHARS = 500
 SECRET_PARAMS = {"password", "token", "secret"}
@@ -35,7 +35,7 @@ class AuditLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._file = None
+        self._file: TextIO | None = None
 
     def record(self, *, peer: str | None, user: str | None, transport: str, method: str,
                params: dict | None, status: int, error: str | None, message: str | None = None) -> None:

@@ -147,8 +147,8 @@ def _study_pks(ws, table: str, rows: list[dict]) -> set[int]:
         key = row["series_pk"] if table == "Image" else row["pk"]
         if key not in cache:
             cache[key] = _series_row(ws, table, row)
-        if cache[key] is not None:
-            pks.add(cache[key]["study_pk"])
+        if (series := cache[key]) is not None:
+            pks.add(series["study_pk"])
     return pks
 
 

@@ -6,7 +6,7 @@ methods work) whatever state the DICOM layer is in.
 
 from __future__ import annotations
 
-from ..errors import BadRequest, NoMatch, NotFound, RemoteFailure, UnknownLocation
+from ..errors import BadRequest, NoMatch, NotFound, RemoteFailure, UnknownLocation, ViewboxError
 from ..plugins.hooks import hookimpl
 from .registry import Call, Registry
 
@@ -22,7 +22,7 @@ def _dicom():
     return retrieve
 
 
-def _job_reply(ws, location: str, start, codes: dict[type, str]) -> dict:
+def _job_reply(ws, location: str, start, codes: dict[type[ViewboxError], str]) -> dict:
     """Check the Location, run `start(dicom_retrieve_module)` (which queues a DICOM job), and map
     the DICOM layer's refusals to this method's OsiriX error codes: the one error mapping of
     Retrieve, CMove and SendStudy."""

@@ -18,7 +18,9 @@ SCHEMES = ("osirix", "horos", "viewbox")
 
 def split_outside_quotes(text: str, separator: str, maxsplit: int = -1) -> list[str]:
     """Split on `separator` except between single quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == "'":
             quoted = not quoted

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import overload
 
 from sqlalchemy import (
     Boolean,
@@ -35,6 +36,10 @@ from sqlalchemy.sql.elements import ColumnElement
 metadata = MetaData()
 
 
+@overload
+def fold(value: str, case: bool, diacritics: bool) -> str: ...
+@overload
+def fold(value: None, case: bool, diacritics: bool) -> None: ...
 def fold(value: str | None, case: bool, diacritics: bool) -> str | None:
     """Fold a string as NSPredicate's [c]/[d] options do: casefold and/or strip combining marks."""
     if value is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 
 from ..errors import ViewboxError
+from ..station import Station
 
 _CONFIG = click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML settings file.")
 
@@ -45,7 +47,8 @@ def register(group: click.Group, settings_from) -> None:
         from .scu import echo as send_echo
 
         settings = _settings(config_file or ctx.obj.get("config_file"))
-        workstation = _OfflineWorkstation(settings)
+        # only .settings is used by an echo: no database is opened
+        workstation = cast(Station, _OfflineWorkstation(settings))
         try:
             seconds = send_echo(workstation, location_named(workstation, name))
         except ViewboxError as exc:
@@ -69,7 +72,7 @@ def register(group: click.Group, settings_from) -> None:
         workstation = Workstation(settings)
         try:
             job = start_send(workstation, location, study_uid)
-            job = workstation.jobs.wait(job.id)
+            job = workstation.jobs.wait(job.id) or job
         except ViewboxError as exc:
             click.echo(f"viewbox: {exc.message}", err=True)
             sys.exit(1)

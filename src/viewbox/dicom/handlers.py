@@ -95,7 +95,7 @@ def _format(keyword: str, value, vr: str) -> object:
     return str(value)
 
 
-def find_responses(workstation: Station, identifier: Dataset, model: str) -> Iterator[tuple[int, Dataset | None]]:
+def find_responses(workstation: Station, identifier: Dataset, model: str) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """(status, identifier) pairs answering a C-FIND request on the local database."""
     level = str(identifier.get("QueryRetrieveLevel", "")).upper()
     if level not in dicom_query.LEVELS or (level == "PATIENT" and model not in _PATIENT_ROOT):

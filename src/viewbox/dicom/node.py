@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from typing import Any
 
 from ..errors import ViewboxError
 from ..station import Station
@@ -25,8 +26,8 @@ class DicomNode:
     def __init__(self, workstation: Station):
         self.workstation = workstation
         self.port: int | None = None
-        self._process = None
-        self._pipe = None
+        self._process: Any = None  # the node's process and our end of its pipe, once started
+        self._pipe: Any = None
         self._sending = threading.Lock()
         self._reader: threading.Thread | None = None
 

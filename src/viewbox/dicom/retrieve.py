@@ -89,7 +89,7 @@ def study_fields(matches) -> list[dict]:
     text values ('\\' between several), NumberOfStudyRelatedInstances an int or None; one per study."""
     rows: dict[str, dict] = {}
     for ds in matches:
-        row = {}
+        row: dict[str, str | int | None] = {}
         for keyword in scu.STUDY_RETURN_KEYS:
             value = ds.get(keyword)
             if value is None:
@@ -99,7 +99,7 @@ def study_fields(matches) -> list[dict]:
             else:
                 row[keyword] = str(value)
         row["NumberOfStudyRelatedInstances"] = _instance_count(ds)
-        rows.setdefault(row["StudyInstanceUID"], row)
+        rows.setdefault(str(row["StudyInstanceUID"]), row)
     return list(rows.values())
 
 

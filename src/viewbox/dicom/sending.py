@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom import build_context
 
 _UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
@@ -39,5 +40,5 @@ def fit_to_contexts(dataset: Dataset, contexts) -> Dataset:
         return dataset
     if dataset.file_meta.TransferSyntaxUID.is_compressed:
         dataset.decompress()
-    dataset.file_meta.TransferSyntaxUID = target
+    dataset.file_meta.TransferSyntaxUID = UID(target)
     return dataset

@@ -24,7 +24,8 @@ class CorsMiddleware:
         self.origins = {origin.rstrip("/").lower() for origin in origins}
 
     def _allowed(self, origin: str | None) -> bool:
-        return bool(origin) and ("*" in self.origins or origin.rstrip("/").lower() in self.origins)
+        return origin is not None and bool(origin) and (
+            "*" in self.origins or origin.rstrip("/").lower() in self.origins)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or not self.origins or not _is_dicomweb(scope.get("path", "")):
@@ -32,7 +33,7 @@ class CorsMiddleware:
             return
         headers = dict(scope["headers"])
         origin = headers.get(b"origin", b"").decode("latin-1") or None
-        if not self._allowed(origin):
+        if origin is None or not self._allowed(origin):
             await self.app(scope, receive, send)
             return
         allow = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]

@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..config import is_loopback, require_allowed
+from ..config import is_loopback
 from ..errors import BadRequest, NotFound, TooLarge, ViewboxError
 from ..library import dicom_query
+from ..permissions import require_allowed
 from ..pydicom_setup import lenient_pydicom
 from ..render import FrameCache, RenderError, encode_jpeg, encode_png, render_decoded, thumbnail
 from . import media, qido, transcode
@@ -254,7 +255,7 @@ class DicomWeb:
             instance_url = (f"{base}/studies/{image['study_instance_uid']}/series/"
                             f"{image['series_instance_uid']}/instances/{image['sop_instance_uid']}")
             header = _read_header(self._path(image))
-            answer = dataset_json(header, lambda element, url=instance_url: f"{url}/bulkdata/{element.tag:08X}")
+            answer = dataset_json(header, functools.partial(_bulkdata_uri, instance_url))
             if image.get("rows"):
                 encapsulated = image["transfer_syntax_uid"] not in transcode.UNCOMPRESSED
                 vr = "OB" if encapsulated or int(header.get("BitsAllocated", 16)) <= 8 else "OW"
@@ -466,6 +467,11 @@ def _sent_as(image: dict, wanted: str) -> str:
 def _json(value, status: int = 200, headers: dict | None = None) -> Response:
     body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(body, status, headers=headers, media_type=DICOM_JSON)
+
+
+def _bulkdata_uri(instance_url: str, element) -> str:
+    """Where an instance's bulk data element is served."""
+    return f"{instance_url}/bulkdata/{element.tag:08X}"
 
 
 def _read_header(path: Path):

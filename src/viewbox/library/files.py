@@ -270,6 +270,7 @@ class FileStore:
                 copy = Copy(instance, final, size, fd=fd, tmp=Path(tmp_name))
             else:
                 copy = Copy(instance, final, size, fd=fd)
+            assert copy.fd is not None  # just opened
             try:
                 copy_file(source_fd, copy.fd, size)
                 start_writeback(copy.fd)  # the disk works while we go on; place's sync waits less

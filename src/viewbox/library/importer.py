@@ -218,6 +218,7 @@ class Importer:
     # -- one file --------------------------------------------------------------------------------
 
     def _submit(self, path: str) -> None:
+        assert self._workers is not None, "files are submitted only while run() holds its workers"
         self._in_flight.append((path, self._workers.submit(self._prepare, path)))
         if len(self._in_flight) > 2 * BATCH_SIZE:
             self._handle(*self._in_flight.popleft())

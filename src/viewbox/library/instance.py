@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from ..errors import ImportFailure
 from ..pydicom_setup import lenient_pydicom
@@ -331,7 +331,7 @@ class _HeaderValues:
     That is several times cheaper than pydicom's conversion; anything else takes pydicom's way.
     """
 
-    def __init__(self, elements: dict[int, object], dataset: Dataset | None = None,
+    def __init__(self, elements: dict[int, Any], dataset: Dataset | None = None,
                  encoding: str | None = None):
         self.elements = elements  # tag → RawDataElement or DataElement
         self._dataset = dataset
@@ -351,8 +351,8 @@ class _HeaderValues:
 
     def _raw(self, keyword: str) -> tuple[bytes, str] | None:
         """The undecoded bytes and VR of a single-valued raw element, else None."""
-        element = self.elements.get(_TAGS[keyword])
-        if not isinstance(element, tuple) or not element.is_little_endian:
+        element = _raw_element(self.elements.get(_TAGS[keyword]))
+        if element is None or not element.is_little_endian:
             return None  # absent, or converted by pydicom already (not a raw element)
         raw = element.value
         if type(raw) is not bytes or b"\\" in raw or b"\x1b" in raw:
@@ -387,12 +387,12 @@ class _HeaderValues:
         raw = self._raw(keyword)
         text = None
         if raw is not None:
-            value, vr = raw
-            if vr in _PLAIN_TEXT_VRS and value.isascii():
-                text = value.decode("ascii")
+            encoded, vr = raw
+            if vr in _PLAIN_TEXT_VRS and encoded.isascii():
+                text = encoded.decode("ascii")
             elif vr in _CHARSET_VRS and self.encoding:
                 try:
-                    text = value.decode(self.encoding)
+                    text = encoded.decode(self.encoding)
                 except UnicodeDecodeError:
                     text = None
             if text is not None and vr == "PN":
@@ -434,10 +434,10 @@ class _HeaderValues:
 
     def numbers(self, keyword: str) -> list[float] | None:
         """A DS element's values as floats; None when absent or empty."""
-        element = self.elements.get(_TAGS[keyword])
-        if element is None:
+        if self.elements.get(_TAGS[keyword]) is None:
             return None
-        if isinstance(element, tuple) and type(element.value) is bytes and element.value.isascii():
+        element = _raw_element(self.elements[_TAGS[keyword]])
+        if element is not None and type(element.value) is bytes and element.value.isascii():
             parts = element.value.strip(b" \x00").split(b"\\")
             return [float(part) for part in parts] if parts != [b""] else None
         value = self._value(keyword)
@@ -519,7 +519,21 @@ def instance_from_dataset(ds: Dataset, transfer_syntax: str | None = None) -> In
                                 transfer_syntax, ds)
 
 
-def instance_from_header(elements: dict[int, object], transfer_syntax: str | None,
+class _RawLike(Protocol):
+    """A raw (undecoded) element: the fast walk's RawElement or pydicom's RawDataElement."""
+
+    tag: int
+    VR: str | None
+    value: Any
+    is_little_endian: bool
+
+
+def _raw_element(element: object) -> _RawLike | None:
+    """The element when it is still raw (a named tuple), None when absent or decoded by pydicom."""
+    return cast(_RawLike, element) if isinstance(element, tuple) else None
+
+
+def instance_from_header(elements: dict[int, Any], transfer_syntax: str | None,
                          dataset: Dataset | None = None) -> Instance:
     """Split header elements (tag → raw or converted element; `dataset` holds them when there
     is one) into Study/Series/Image values; ImportFailure if it has no UIDs."""

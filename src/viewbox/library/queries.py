@@ -178,8 +178,8 @@ def study_page(database: Database, conditions: Iterable[ColumnElement[bool] | No
         conditions.append(or_(*(column.like(pattern, escape="\\") for column in (
             study.patient_name__cd, name_with_spaces, study.patient_id__cd,
             study.accession_number__cd, study.study_description__cd))))
-    where = and_(*conditions) if conditions else None
-    attribute = schema.ATTRIBUTES["Study"].get(sort if sort in STUDY_LIST_SORTS else "date")
+    where = and_(*(c for c in conditions if c is not None)) if conditions else None
+    attribute = schema.ATTRIBUTES["Study"][sort if sort in STUDY_LIST_SORTS else "date"]
     column = schema.study.c[attribute.column]
     if attribute.foldable:
         column = schema.study.c[f"{attribute.column}__cd"]

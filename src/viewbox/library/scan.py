@@ -83,7 +83,7 @@ def scan_file(buffer: bytes | memoryview, wanted: frozenset[int], *, complete: b
     return Header(elements, transfer_syntax, meta.get(0x00020002), pixel_data_at)
 
 
-def _file_meta(buffer: bytes, position: int, complete: bool) -> tuple[dict[int, str], int]:
+def _file_meta(buffer: bytes | memoryview, position: int, complete: bool) -> tuple[dict[int, str], int]:
     """Group 0002 (always explicit VR little endian): its UIDs, and where the data set starts."""
     meta: dict[int, str] = {}
     size = len(buffer)
@@ -104,7 +104,7 @@ def _file_meta(buffer: bytes, position: int, complete: bool) -> tuple[dict[int, 
         if length == _UNDEFINED or end > size:
             raise _short(complete)
         if element in (0x0002, 0x0010):
-            meta[0x00020000 | element] = buffer[position:end].decode("ascii", "replace").strip("\x00 ")
+            meta[0x00020000 | element] = bytes(buffer[position:end]).decode("ascii", "replace").strip("\x00 ")
         position = end
     raise _short(complete)
 
@@ -139,7 +139,7 @@ def scan_dataset(buffer: bytes | memoryview, position: int, implicit: bool, want
     return found, None
 
 
-def _element_header(buffer: bytes, position: int, implicit: bool,
+def _element_header(buffer: bytes | memoryview, position: int, implicit: bool,
                     complete: bool) -> tuple[int, bytes | None, int, int]:
     if position + 8 > len(buffer):
         raise _short(complete)
@@ -156,7 +156,7 @@ def _element_header(buffer: bytes, position: int, implicit: bool,
     return group << 16 | element, vr, length, position + 8
 
 
-def _skip_sequence(buffer: bytes, position: int, implicit: bool, complete: bool, depth: int) -> int:
+def _skip_sequence(buffer: bytes | memoryview, position: int, implicit: bool, complete: bool, depth: int) -> int:
     """Skip the items of an undefined-length sequence; returns the offset after its delimiter."""
     if depth > _MAX_DEPTH:
         raise Unusual("sequences nested too deep")
@@ -179,7 +179,7 @@ def _skip_sequence(buffer: bytes, position: int, implicit: bool, complete: bool,
                 raise _short(complete)
 
 
-def _skip_item(buffer: bytes, position: int, implicit: bool, complete: bool, depth: int) -> int:
+def _skip_item(buffer: bytes | memoryview, position: int, implicit: bool, complete: bool, depth: int) -> int:
     """Skip the elements of an undefined-length item; returns the offset after its delimiter."""
     while True:
         if position + 8 > len(buffer):

@@ -12,9 +12,9 @@ def counts(database: Database) -> dict[str, int]:
     """Patients (distinct patientUID), studies, series, images and albums."""
     with database.read() as conn:
         return {
-            "patients": conn.scalar(select(func.count(func.distinct(schema.study.c.patient_uid)))),
-            "studies": conn.scalar(select(func.count()).select_from(schema.study)),
-            "series": conn.scalar(select(func.count()).select_from(schema.series)),
-            "images": conn.scalar(select(func.count()).select_from(schema.image)),
-            "albums": conn.scalar(select(func.count()).select_from(schema.album)),
+            "patients": conn.scalar(select(func.count(func.distinct(schema.study.c.patient_uid)))) or 0,
+            "studies": conn.scalar(select(func.count()).select_from(schema.study)) or 0,
+            "series": conn.scalar(select(func.count()).select_from(schema.series)) or 0,
+            "images": conn.scalar(select(func.count()).select_from(schema.image)) or 0,
+            "albums": conn.scalar(select(func.count()).select_from(schema.album)) or 0,
         }

@@ -25,7 +25,7 @@ def _elements(dataset: Dataset) -> list[dict]:
 
 
 def _element(element: DataElement) -> dict:
-    out = {"tag": f"({element.tag.group:04X},{element.tag.element:04X})", "vr": element.VR,
+    out: dict[str, object] = {"tag": f"({element.tag.group:04X},{element.tag.element:04X})", "vr": element.VR,
            "keyword": element.keyword or ("private" if element.tag.is_private else "unknown"),
            "name": element.name}
     if element.VR == "SQ":

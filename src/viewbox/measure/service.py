@@ -117,10 +117,11 @@ class Measurements:
         if not 0 <= frame < frames:
             raise BadRequest(f"frame {frame} is outside the image (0 to {frames - 1})")
         source, decoded = self.cache.frame(database.files_dir / image["rel_path"], frame)
-        measured = {"values": statistics.measure(kind, points, source, decoded),
-                    "patient_points": geometry.patient_points(source.dataset, frame, points),
-                    "spacing": geometry.spacing_of(source.dataset, frame).source}
-        note = measured["values"].pop("note", None)
+        values = statistics.measure(kind, points, source, decoded)
+        measured: dict[str, Any] = {"values": values,
+                                    "patient_points": geometry.patient_points(source.dataset, frame, points),
+                                    "spacing": geometry.spacing_of(source.dataset, frame).source}
+        note = values.pop("note", None)
         if note:
             measured["note"] = note
         return image, measured

@@ -123,7 +123,7 @@ def build(measurements: list[dict], evidence: list[Dataset], series_uid: str, so
             tracking_identifier=hd.sr.TrackingIdentifier(uid=m["uid"], identifier=identifier),
             referenced_region=region, measurements=_measurements(m["values"]) or None))
     observer = hd.sr.ObserverContext(
-        observer_type=Code("121007", "DCM", "Device"),
+        observer_type=Code("121007", "DCM", "Device"),  # type: ignore[arg-type]  # highdicom takes a Code too
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=UID(f"2.25.{int.from_bytes(b'viewbox', 'big')}"), name="Viewbox", model_name=__version__))
     report = hd.sr.MeasurementReport(

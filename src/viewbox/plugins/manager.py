@@ -48,7 +48,7 @@ def load_entry_points() -> list[ModuleType]:
 
 def load_folder(folder: Path) -> list[ModuleType]:
     """Import every `*.py` file and package of a plugins folder (sorted; broken ones logged)."""
-    modules = []
+    modules: list[ModuleType] = []
     if not folder.is_dir():
         log.warning("plugins folder %s does not exist", folder)
         return modules
@@ -65,6 +65,8 @@ def load_folder(folder: Path) -> list[ModuleType]:
         try:
             spec = importlib.util.spec_from_file_location(name, location,
                                                           submodule_search_locations=submodules)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {location}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             spec.loader.exec_module(module)

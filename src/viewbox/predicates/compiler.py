@@ -166,7 +166,7 @@ Value = Obj | Const | Scalar | Many | ManyAggregate
 
 
 def compile_filter(
-    text_or_node: str | ast.Node,
+    text_or_node: str | ast.Pred,
     table: str,
     *,
     now: datetime | None = None,
@@ -355,7 +355,7 @@ class _Compiler:
             return scalar.numeric(), literal(value, Float())
         return scalar.numeric(), literal(value, Integer())
 
-    def _pair(self, a: Scalar, b: Scalar, suffix: str, pos: int) -> tuple[ColumnElement, ColumnElement]:
+    def _pair(self, a: Scalar, b: Value, suffix: str, pos: int) -> tuple[ColumnElement, ColumnElement]:
         if a.group == "string":
             return a.folded(suffix, pos), b.folded(suffix, pos)
         if a.group == "number":
@@ -446,7 +446,7 @@ class _Compiler:
             if not pattern:
                 return false()
             column = left.folded("d" if "d" in suffix else "", pos)
-            test = RegexMatch(column, pattern, "c" in suffix)
+            test: ColumnElement[bool] = RegexMatch(column, pattern, "c" in suffix)
             if isinstance(left, Scalar) and left.stored is not None:  # a name: as shown or as stored
                 stored = left.stored("d" if "d" in suffix else "")
                 test = or_(test, RegexMatch(stored, pattern, "c" in suffix))
@@ -464,8 +464,8 @@ class _Compiler:
             h = hay.folded(suffix, pos)
             if op == "CONTAINS" and hay.stored is not None:
                 h = hay.name_form(suffix, text)  # the cheapest form that answers alike
-            n = literal(text, String())
-            size = literal(len(text), Integer())
+            n: ColumnElement = literal(text, String())
+            size: ColumnElement = literal(len(text), Integer())
             guard: list[ColumnElement] = [_present(hay, h)]
         else:
             n = needle.folded(suffix, pos)
@@ -574,6 +574,7 @@ class _Compiler:
             there = _link_column(link, self.catalog.tables[rel.target])
             hop = Hop([link, target_table], [here == table.c.pk, target_table.c.pk == there], (table.c.pk, here))
         elif rel.many:
+            assert rel.child_fk is not None  # a to-many relation names its child's foreign key
             inner = target_table.c[rel.child_fk]
             hop = Hop([target_table], [inner == table.c.pk], (table.c.pk, inner))
         else:
@@ -768,7 +769,7 @@ def _count(many: Many) -> Scalar:
 
 
 def _aggregate(many: Many, op: str, attr: Attribute, pos: int) -> Scalar:
-    column = many.table.c[attr.column]
+    column: ColumnElement = many.table.c[attr.column]
     text = f"{many.text}.{op}.{attr.name}"
     if op in ("@sum", "@avg"):
         if attr.kind not in NUMERIC:

@@ -54,7 +54,7 @@ class Obj:
 
 
 def evaluate(
-    text_or_node: str | ast.Node,
+    text_or_node: str | ast.Pred,
     record: dict,
     *,
     now: datetime | None = None,

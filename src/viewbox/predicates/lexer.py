@@ -8,6 +8,7 @@ reserved word. Strings decode Apportable's escape set. Anything the project refu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from viewbox.errors import PredicateError
 
@@ -37,7 +38,7 @@ class Token:
     """kind: STRING NUMBER IDENT KEYWORD VAR ATKEY OP EOF. `value` is decoded; `text` is the source."""
 
     kind: str
-    value: object
+    value: Any  # str for STRING/IDENT/KEYWORD/VAR/ATKEY/OP, int or float for NUMBER
     pos: int
     text: str
 
@@ -74,8 +75,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("STRING", value, pos, text[pos - 1 : i]))
             continue
         if ch.isdigit() and ch.isascii():
-            value, i = _number(text, i)
-            tokens.append(Token("NUMBER", value, pos, text[pos - 1 : i]))
+            number, i = _number(text, i)
+            tokens.append(Token("NUMBER", number, pos, text[pos - 1 : i]))
             continue
         if _is_ident_start(ch) or ch == "#":
             escaped = ch == "#"

@@ -114,6 +114,7 @@ def arithmetic(op: str, left: Any, right: Any, pos: int) -> Any:
         if kind_of(value) != "number":
             raise PredicateError(f"arithmetic '{op}' needs numbers, not {describe(value)}", pos)
     a, b = number(left, pos), number(right, pos)
+    result: int | float | None
     try:
         if op == "+":
             result = a + b

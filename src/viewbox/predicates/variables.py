@@ -12,9 +12,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar, cast
 
 from . import ast
 from .values import resolve_now
+
+NodeT = TypeVar("NodeT", bound=ast.Node)
 
 HOURS = {"LASTHOUR": 1, "LAST6HOURS": 6, "LAST12HOURS": 12}
 DAYS = {"TODAY": 0, "YESTERDAY": 1, "2DAYS": 2, "WEEK": 7, "MONTH": 31, "2MONTHS": 62, "3MONTHS": 93,
@@ -44,14 +47,14 @@ def _bare(name: str) -> str | None:
     return upper if upper in HOURS or upper in DAYS else None
 
 
-def bind_date_variables(node: ast.Node, now: datetime | None = None) -> ast.Node:
+def bind_date_variables(node: NodeT, now: datetime | None = None) -> NodeT:
     """Replace every album variable by its date; other variables (SUBQUERY's) stay as they are.
 
     A SUBQUERY variable that happens to share a name with an album variable keeps its meaning."""
     if not _mentions_album_variable(node):
         return node
     dates = album_dates(now)
-    return _replace(node, dates, frozenset())
+    return cast(NodeT, _replace(node, dates, frozenset()))  # a node of the same kind
 
 
 def _mentions_album_variable(node) -> bool:

@@ -162,7 +162,7 @@ def _aligned_sampler(volume: Volume, plane: Plane, top_left: np.ndarray, rows: i
         return None
 
     row_axis, column_axis, depth_axis = axis_of(plane.down), axis_of(plane.right), axis_of(plane.normal)
-    if None in (row_axis, column_axis, depth_axis):
+    if row_axis is None or column_axis is None or depth_axis is None:
         return None
     shape = np.array(volume.values.shape)
     column_points = top_left + np.outer(np.arange(columns) * pixel_mm, plane.right)

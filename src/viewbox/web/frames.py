@@ -60,7 +60,9 @@ class SeriesFrames:
         count = sum(image.get("number_of_frames") or 1 for image in images)
         if not images or not 0 <= position < count:
             raise NotFound(f"series {series_pk} has no frame {position} (it has {count})")
-        image, frame = image_at(images, position)
+        located = image_at(images, position)
+        assert located is not None  # images is not empty
+        image, frame = located
         return self.workstation.database.files_dir / image["rel_path"], image, frame, count
 
     def render(self, series_pk: int, position: int, *, window_center: float | None = None,

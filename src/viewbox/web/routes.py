@@ -439,7 +439,7 @@ class WebUI:
 
     async def update_viewer(self, request: Request) -> Response:
         body = await _json_body(request)
-        changes = {}
+        changes: dict[str, int | float | bool | None] = {}
         for key in ("image_index",):
             if key in body:
                 changes[key] = _int(body[key], key)
@@ -448,9 +448,10 @@ class WebUI:
                 changes[key] = _float(body[key], key)
         if "invert" in body:
             changes["invert"] = bool(body["invert"])
-        if changes.get("zoom") is not None and not 0.01 <= changes["zoom"] <= 100:
+        zoom, window_width = changes.get("zoom"), changes.get("window_width")
+        if zoom is not None and not 0.01 <= zoom <= 100:
             raise BadRequest("zoom must be between 0.01 and 100")
-        if changes.get("window_width") is not None and changes["window_width"] <= 0:
+        if window_width is not None and window_width <= 0:
             raise BadRequest("window_width must be positive")
         workspace = self.workstation.workspace
         viewer = workspace.update_viewer(request.path_params["viewer_id"], **changes)
@@ -503,7 +504,7 @@ class WebUI:
 
     async def db_window(self, request: Request) -> Response:
         body = await _json_body(request)
-        changes = {}
+        changes: dict[str, str | None] = {}
         if "album" in body:
             album = str(body["album"] or ALL_STUDIES)
             await run_in_threadpool(self.album_condition, album)  # unknown album → 404
