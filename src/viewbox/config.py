@@ -18,6 +18,9 @@ from .errors import ConfigError
 
 DATA_FOLDER_NAME = "Viewbox Data"
 RETRIEVE_MODES = ("C-MOVE", "C-GET", "DICOMweb")
+# The words for yes and no, any case: boolean settings, control-API parameters and UI flags.
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "off"})
 
 
 def default_data_root() -> Path:
@@ -136,9 +139,9 @@ def _coerce(name: str, value: Any, problems: list[str]) -> Any:
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
+            if text in TRUE_WORDS:
                 return True
-            if text in ("0", "false", "no", "off"):
+            if text in FALSE_WORDS:
                 return False
             raise ValueError
         if name in _LISTS:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ViewboxError
+from .errors import ViewboxError, incident_message, report_incident
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,8 @@ class JobRunner:
         except ViewboxError as exc:
             job.state, job.message = "failed", exc.message
         except Exception as exc:  # noqa: BLE001 - reported on the job, never lost
-            incident = uuid.uuid4().hex[:12]
-            log.exception("job %s failed (incident %s)", job.id, incident)
-            job.state, job.message = "failed", f"internal error, incident {incident}: {type(exc).__name__}"
+            incident = report_incident(log, f"job {job.id} failed", exc)
+            job.state, job.message = "failed", f"{incident_message(incident)}: {type(exc).__name__}"
         job.finished = datetime.now(UTC)
         if then is not None:
             try:

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from .db.schema import ALL_STUDIES
+
 ChangeListener = Callable[[str, dict], None]
 
 # What a user (or the RIS) may change on an open viewer.
@@ -77,7 +79,7 @@ class DatabaseWindow:
     """The database window: which database and album, the list filter and the selection."""
 
     database: str = "default"
-    album: str = "Database"
+    album: str = ALL_STUDIES
     filter_field: str | None = None  # "PatientName" | "PatientID"
     filter_value: str | None = None
     selected_study_uids: tuple[str, ...] = ()

@@ -9,12 +9,11 @@ traceback; the client never sees it).
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound, ViewboxError
+from ..errors import NotFound, ViewboxError, error_reply, incident_message, report_incident
 from ..permissions import require_allowed
 from ..plugins.manager import plugin_manager
 from ..station import Station
@@ -114,14 +113,12 @@ class Controller:
             reply, status = normalise(reply), 200
         except ViewboxError as exc:
             if exc.http_status in PROTOCOL_STATUSES:
-                reply, status = {"error": str(exc.http_status), "message": exc.message}, exc.http_status
+                reply, status = error_reply(exc.http_status, exc.message), exc.http_status
             else:
                 reply, status = {"error": "-1", "message": exc.message}, 200
         except Exception:  # noqa: BLE001 - the boundary: log it, give the client an id only
-            incident = uuid.uuid4().hex[:12]
-            log.exception("incident %s: %s failed", incident, method_name)
-            reply = {"error": "500", "message": f"internal error, incident {incident}",
-                     "incident": incident}
+            incident = report_incident(log, f"{method_name} failed")
+            reply = {**error_reply(500, incident_message(incident)), "incident": incident}
             status = 500
         self._audit(call, reply, status)
         try:

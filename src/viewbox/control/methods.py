@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import viewing
 from ..config import DATA_FOLDER_NAME
+from ..db import schema
 from ..errors import BadRequest, Forbidden, NoMatch, RemoteFailure, UnknownLocation
 from ..library import queries
 from ..library.elements import element
@@ -243,7 +244,7 @@ def select_album(call: Call) -> dict:
     """Show an album (exact name; `Database` = all studies) in the database window."""
     ws = call.workstation
     name = call.params.require("name")
-    if name != "Database" and queries.album_by_name(ws.database, name) is None:
+    if name != schema.ALL_STUDIES and queries.album_by_name(ws.database, name) is None:
         return {"error": "-1"}
     ws.workspace.update_db_window(album=name)
     return {"error": "0"}

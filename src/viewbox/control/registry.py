@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import FALSE_WORDS, TRUE_WORDS
 from ..errors import BadRequest
 from ..station import Station
 
 log = logging.getLogger(__name__)
 
-TRUE_WORDS = {"1", "yes", "true", "y", "on"}
-FALSE_WORDS = {"0", "no", "false", "n", "off", ""}
 
 
 def wire_text(value: Any) -> str:
@@ -84,7 +83,7 @@ class Params(Mapping[str, Any]):
         text = wire_text(value).strip().lower()
         if text in TRUE_WORDS:
             return True
-        if text in FALSE_WORDS:
+        if text in FALSE_WORDS or not text:
             return False
         return text[:1] in ("y", "t") or text[:1] in "123456789"
 

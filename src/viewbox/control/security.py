@@ -16,6 +16,7 @@ import ipaddress
 import json
 from urllib.parse import parse_qs, urlsplit
 
+from ..errors import error_reply
 from .access import own_host_names
 from .audit import AuditLog
 from .urls import parse_query
@@ -227,7 +228,7 @@ class SecurityMiddleware:
 
     async def _refuse(self, scope, send, status: int, message: str) -> None:
         path = scope.get("path", "")
-        reply = {"error": str(status), "message": message}
+        reply = error_reply(status, message)
         browser_page = path.startswith("/ui") or (
             path == "/" and scope.get("method") == "GET"
             and b"methodname" not in scope.get("query_string", b"").lower())

@@ -54,6 +54,10 @@ def fold(value: str | None, case: bool, diacritics: bool) -> str | None:
     return value
 
 
+# What OsiriX's album list calls every study: the database window's default "album", which no
+# real album may be named (the UI, SelectAlbum and the workspace all use this name).
+ALL_STUDIES = "Database"
+
 FOLDS = {"c": (True, False), "d": (False, True), "cd": (True, True)}
 
 

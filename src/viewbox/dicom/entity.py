@@ -18,31 +18,10 @@ from pynetdicom.sop_class import (
 )
 
 from ..config import accepted_calling_aets
+from ..transfer_syntaxes import LOSSLESS, LOSSY, UNCOMPRESSED
 
 log = logging.getLogger(__name__)
 
-UNCOMPRESSED = [
-    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
-    "1.2.840.10008.1.2",  # Implicit VR Little Endian
-    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired, still sent by old modalities)
-    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
-]
-LOSSLESS = [
-    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
-    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
-    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
-    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
-    "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
-    "1.2.840.10008.1.2.5",  # RLE Lossless
-]
-LOSSY = [
-    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
-    "1.2.840.10008.1.2.4.51",  # JPEG Extended
-    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
-    "1.2.840.10008.1.2.4.91",  # JPEG 2000
-    "1.2.840.10008.1.2.4.203",  # HTJ2K
-]
 COMPRESSED = LOSSLESS + LOSSY
 # pynetdicom accepts, per context, the first of *our* syntaxes that the peer proposes. Lossless
 # compressed first: a peer offering one in the same context as uncompressed usually holds its

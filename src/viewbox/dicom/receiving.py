@@ -13,9 +13,8 @@ from io import BytesIO
 from ..errors import ImportFailure
 from ..library.instance import read_part10, read_received
 from ..station import Station
+from ..transfer_syntaxes import DEFLATED
 from .encoding import part10_header
-
-_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
 def store_part10(workstation: Station, encoded: bytes) -> str:
@@ -68,7 +67,7 @@ def store_received(workstation: Station, event) -> str:
     """
     dataset = event.request.DataSet
     transfer_syntax = str(event.context.transfer_syntax)
-    if not isinstance(dataset, BytesIO) or transfer_syntax == _DEFLATED:
+    if not isinstance(dataset, BytesIO) or transfer_syntax == DEFLATED:
         return store_part10(workstation, received_part10(event))
     meta = _received_meta(event)
     with dataset.getbuffer() as received:

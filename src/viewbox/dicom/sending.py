@@ -9,7 +9,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import build_context
 
-_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+from ..transfer_syntaxes import NATIVE
 
 
 def storage_contexts(stored: Iterable[tuple[str, str | None]]) -> list:
@@ -17,10 +17,10 @@ def storage_contexts(stored: Iterable[tuple[str, str | None]]) -> list:
     stored transfer syntax): one per pair, and for SOP classes stored compressed one more offering
     them uncompressed, which fit_to_contexts falls back to when the destination takes no
     compressed syntax. At most 128; the stored syntaxes come first."""
-    pairs = list(dict.fromkeys((sop_class, ts or _UNCOMPRESSED[0]) for sop_class, ts in stored if sop_class))
-    compressed = dict.fromkeys(sop_class for sop_class, ts in pairs if ts not in _UNCOMPRESSED)
+    pairs = list(dict.fromkeys((sop_class, ts or NATIVE[0]) for sop_class, ts in stored if sop_class))
+    compressed = dict.fromkeys(sop_class for sop_class, ts in pairs if ts not in NATIVE)
     contexts = [build_context(sop_class, [ts]) for sop_class, ts in pairs]
-    contexts += [build_context(sop_class, list(_UNCOMPRESSED)) for sop_class in compressed]
+    contexts += [build_context(sop_class, list(NATIVE)) for sop_class in compressed]
     return contexts[:128]
 
 
@@ -35,7 +35,7 @@ def fit_to_contexts(dataset: Dataset, contexts) -> Dataset:
     accepted = {str(cx.transfer_syntax[0]) for cx in contexts if cx.abstract_syntax == sop_class}
     if stored in accepted or not accepted:
         return dataset
-    target = next((ts for ts in _UNCOMPRESSED if ts in accepted), None)
+    target = next((ts for ts in NATIVE if ts in accepted), None)
     if target is None:
         return dataset
     if dataset.file_meta.TransferSyntaxUID.is_compressed:

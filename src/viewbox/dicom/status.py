@@ -4,11 +4,10 @@ association)."""
 from __future__ import annotations
 
 import logging
-import uuid
 
 from pydicom.dataset import Dataset
 
-from ..errors import ImportFailure, ViewboxError
+from ..errors import ImportFailure, ViewboxError, incident_message, report_incident
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +32,7 @@ def status_for(exc: BaseException) -> Dataset:
     elif isinstance(exc, ViewboxError):
         status.Status, comment = PROCESSING_FAILURE, exc.message
     else:
-        incident = uuid.uuid4().hex[:12]
-        log.error("DICOM request failed (incident %s)", incident, exc_info=exc)
-        status.Status, comment = PROCESSING_FAILURE, f"internal error, incident {incident}"
+        incident = report_incident(log, "DICOM request failed", exc)
+        status.Status, comment = PROCESSING_FAILURE, incident_message(incident)
     status.ErrorComment = comment[:64]
     return status

@@ -18,7 +18,7 @@ class Albums:
 
     ALBUM_NAME_MAX = 64
     # What the album list calls every study (OsiriX's "Database" entry): no album may be named so.
-    ALL_STUDIES_NAME = "Database"
+    ALL_STUDIES_NAME = schema.ALL_STUDIES
 
     def __init__(self, database: Database, write_lock: threading.Lock):
         self._database = database

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from ..errors import ImportFailure
 from ..pydicom_setup import lenient_pydicom
+from ..transfer_syntaxes import BIG_ENDIAN, DEFLATED, IMPLICIT_LITTLE
 from .scan import (
-    IMPLICIT_LITTLE,
     PIXEL_DATA_TAGS,
     Header,
     NeedMore,
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 # ISO 2022 escape sequences that some decoders leave in the text (e.g. ESC $ ) A for GB2312).
 _ISO2022_ESCAPE = re.compile(r"\x1b[$()*+\-./]{1,2}[@-~]")
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _DICOMDIR = "1.2.840.10008.1.3.10"
 
 
@@ -204,7 +202,7 @@ def _check_complete(fp: BinaryIO, ds: Dataset, size: int) -> None:
     # No pixel data: walk the top-level elements again and check each declared length fits.
     meta = getattr(ds, "file_meta", None)
     start = _dataset_start(fp, ds)
-    if start is None or (meta is not None and meta.get("TransferSyntaxUID") == _DEFLATED):
+    if start is None or (meta is not None and meta.get("TransferSyntaxUID") == DEFLATED):
         return
     fp.seek(start)
     little = ds.is_little_endian if ds.is_little_endian is not None else True
@@ -286,9 +284,9 @@ def read_received(dataset: BytesIO, transfer_syntax: str) -> Instance:
     the reason when the data set is unusable (ImportFailure). A deflated data set is read with
     its file meta instead (dcmread), not here.
     """
-    if transfer_syntax == _DEFLATED:
+    if transfer_syntax == DEFLATED:
         raise ImportFailure("a deflated data set is read with its file meta")
-    if transfer_syntax != _BIG_ENDIAN:
+    if transfer_syntax != BIG_ENDIAN:
         try:
             with dataset.getbuffer() as buffer:
                 elements, _ = scan_dataset(buffer, 0, transfer_syntax == IMPLICIT_LITTLE, _SCANNED_TAGS)

@@ -15,11 +15,12 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..transfer_syntaxes import BIG_ENDIAN, DEFLATED, IMPLICIT_LITTLE
+
 PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
-IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 # Transfer syntaxes whose data set is explicit VR little endian: the native one and every
 # encapsulated (compressed) one. Big endian and deflate are left to pydicom.
-_NOT_EXPLICIT_LITTLE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
+_NOT_EXPLICIT_LITTLE = frozenset({IMPLICIT_LITTLE, BIG_ENDIAN, DEFLATED})
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
                        b"UT", b"UV"})
 _UNDEFINED = 0xFFFFFFFF

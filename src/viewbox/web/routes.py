@@ -24,7 +24,8 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from .. import viewing
-from ..config import is_loopback
+from ..config import TRUE_WORDS, is_loopback
+from ..db import schema
 from ..errors import (
     BadRequest,
     NotFound,
@@ -48,7 +49,6 @@ from .frames import SeriesFrames, placeholder_svg
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-ALL_STUDIES = "Database"
 PAGE_SIZE = 500
 NO_STORE = {"Cache-Control": "no-store"}
 _BATCH_ID = re.compile(r"^[0-9a-f]{8,32}$")
@@ -120,7 +120,7 @@ def _text(body: dict, name: str) -> str:
 
 
 def _flag(value) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
+    return str(value).lower() in TRUE_WORDS
 
 
 def _ok(data: dict | list | None = None) -> JSONResponse:
@@ -184,11 +184,16 @@ def _album_condition(album: dict):
     return queries.album_member_condition(album["pk"])
 
 
+def _shown_name(value: object) -> str:
+    """A Patient's Name as the lists show it: OsiriX's form (schema.osirix_name), runs of spaces as one."""
+    return " ".join(schema.osirix_name(str(value or "")).split())
+
+
 def study_row(row: dict) -> dict:
     """A study as one line of the study list."""
     return {
         "pk": row["pk"], "uid": row["study_instance_uid"],
-        "name": " ".join(str(row.get("patient_name") or "").replace("^", " ").split()),
+        "name": _shown_name(row.get("patient_name")),
         "patient_id": row.get("patient_id") or "", "birth_date": _date(row.get("patient_birth_date")),
         "sex": row.get("patient_sex") or "", "date": _date(row.get("date"), with_time=True),
         "modality": row.get("modality") or "", "description": row.get("study_description") or "",
@@ -205,7 +210,7 @@ def remote_study_row(fields: dict, local_images: int | None) -> dict:
     """A study a Location reported (retrieve.study_fields) as one line of the Query panel, with
     how many of its instances the local database holds (None: not held)."""
     return {
-        "uid": fields["StudyInstanceUID"], "name": " ".join(fields["PatientName"].replace("^", " ").split()),
+        "uid": fields["StudyInstanceUID"], "name": _shown_name(fields["PatientName"]),
         "patient_id": fields["PatientID"], "birth_date": _dicom_date(fields["PatientBirthDate"]),
         "date": _dicom_date(fields["StudyDate"]), "modalities": ", ".join(m for m in fields["ModalitiesInStudy"].split("\\") if m),
         "description": fields["StudyDescription"], "accession": fields["AccessionNumber"],
@@ -313,7 +318,7 @@ class WebUI:
 
     def album_condition(self, name: str | None):
         """Which studies an album holds, as a condition on Study (None: the whole database)."""
-        if not name or name == ALL_STUDIES:
+        if not name or name == schema.ALL_STUDIES:
             return None
         album = queries.album_by_name(self.database, name)
         if album is None:
@@ -324,7 +329,7 @@ class WebUI:
         return _ok(await run_in_threadpool(self._albums))
 
     def _albums(self) -> dict:
-        albums = [{"name": ALL_STUDIES, "smart": False, "count": queries.count_studies(self.database)}]
+        albums = [{"name": schema.ALL_STUDIES, "smart": False, "count": queries.count_studies(self.database)}]
         for album in queries.albums(self.database):
             entry = {"name": album["name"], "smart": bool(album["smart_album"]), "count": None}
             try:
@@ -506,7 +511,7 @@ class WebUI:
         body = await _json_body(request)
         changes: dict[str, str | None] = {}
         if "album" in body:
-            album = str(body["album"] or ALL_STUDIES)
+            album = str(body["album"] or schema.ALL_STUDIES)
             await run_in_threadpool(self.album_condition, album)  # unknown album → 404
             changes["album"] = album
         if "filter_field" in body or "filter_value" in body:
