@@ -12,7 +12,7 @@ from __future__ import annotations
 from .config import Settings
 from .errors import Forbidden
 
-# The permissions the control API's core methods and the web UI ask for (a plugin may add its own).
+# The core methods that change the host or reach beyond it (a plugin may declare its own).
 DESTRUCTIVE_METHODS = ("KillOsiriX", "DBWindowFind:Delete", "OpenDB", "DownloadURL",
                        "exportSelectedToPath", "SendStudy")
 
