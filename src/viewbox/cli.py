@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -154,7 +155,7 @@ def info(data_root, config_file, database_url, as_json) -> None:
     settings = settings_from(config_file, data_root=data_root, database_url=database_url)
     workstation = Workstation(settings)
     try:
-        result = {"data": str(workstation.database.data_dir),
+        result: dict[str, Any] = {"data": str(workstation.database.data_dir),
                   "database_url": redacted(workstation.database.url),
                   **counts(workstation.database),
                   "peers": peers(workstation.database)}

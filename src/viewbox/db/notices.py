@@ -182,7 +182,8 @@ class PostgresNotifier(LocalNotifier):
 
 def _payloads(kind: str, uids: list[str], node: str) -> list[str]:
     """JSON messages under PostgreSQL's payload limit, together naming every study."""
-    payloads, chunk = [], []
+    payloads: list[str] = []
+    chunk: list[str] = []
     size = 0
     for uid in uids:
         if chunk and size + len(uid) + 4 > _MAX_PAYLOAD:
