@@ -166,6 +166,8 @@ class Importer:
             return "failure", exc.message
         except OSError as exc:
             return "error", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - whatever one file does, the import goes on
+            return "failure", f"unreadable DICOM: {type(exc).__name__}: {exc}"
 
     # -- finding files -----------------------------------------------------------------------------
 

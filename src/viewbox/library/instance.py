@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# What an object's UIDs may hold to be stored at all. Looser than the standard (letters, '-', '_',
+# up to 128 characters: real archives carry such UIDs and refusing them would lose studies), but
+# never a path separator, white space, control or non-ASCII character: such a "UID" is junk or
+# an attack on whatever names files after it (docs/configuration.md, "What is refused at import").
+_PLAUSIBLE_UID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$")
 # ISO 2022 escape sequences that some decoders leave in the text (e.g. ESC $ ) A for GB2312).
 _ISO2022_ESCAPE = re.compile(r"\x1b[$()*+\-./]{1,2}[@-~]")
 _DICOMDIR = "1.2.840.10008.1.3.10"
@@ -65,12 +70,14 @@ class Instance:
 
     def relative_path(self) -> str:
         """UID-derived path of the stored file inside DATABASE/."""
-        parts = [_safe_component(self.study_instance_uid), _safe_component(self.series_instance_uid),
-                 _safe_component(self.sop_instance_uid) + ".dcm"]
+        parts = [uid_file_name(self.study_instance_uid), uid_file_name(self.series_instance_uid),
+                 uid_file_name(self.sop_instance_uid) + ".dcm"]
         return "/".join(parts)
 
 
-def _safe_component(uid: str) -> str:
+def uid_file_name(uid: str) -> str:
+    """A file name for a UID: the UID itself when it is a plain UID, else a hash of it, so that
+    whatever an object's attributes say (`../x`, `/etc/x`), the name stays in its folder."""
     if _UID.match(uid) and len(uid) <= 64:
         return uid
     import hashlib
@@ -138,13 +145,13 @@ def _instance(header: Header | None, fp: BinaryIO, size: int) -> Instance:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
             _check_complete(fp, ds, size)
             dicomdir = _is_dicomdir(ds)
-    except ImportFailure:
+        if dicomdir:
+            raise NotDicom("DICOMDIR")
+        return instance_from_dataset(ds)
+    except (ImportFailure, NotDicom):
         raise
     except Exception as exc:  # noqa: BLE001 - pydicom raises many unrelated types for bad files
         raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
-    if dicomdir:
-        raise NotDicom("DICOMDIR")
-    return instance_from_dataset(ds)
 
 
 _FIRST_READ = 64 * 1024
@@ -303,9 +310,11 @@ def read_received(dataset: BytesIO, transfer_syntax: str) -> Instance:
                 dataset, uid.is_implicit_VR, uid.is_little_endian,
                 stop_when=lambda tag, vr, length: tag in PIXEL_DATA_TAGS,
                 specific_tags=list(HEADER_TAGS))
-    except Exception as exc:
+            return instance_from_dataset(ds, transfer_syntax)
+    except ImportFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many unrelated types for bad data
         raise ImportFailure(f"unreadable DICOM: {type(exc).__name__}: {exc}") from exc
-    return instance_from_dataset(ds, transfer_syntax)
 
 
 # Text VRs whose single ASCII value pydicom turns into the same text as decoding it plainly
@@ -545,6 +554,9 @@ def instance_from_header(elements: dict[int, Any], transfer_syntax: str | None,
         series_uid = text("SeriesInstanceUID")
         if not study_uid or not series_uid:
             raise ImportFailure("no Study or Series Instance UID")
+        for label, uid in (("SOP", sop_uid), ("Study", study_uid), ("Series", series_uid)):
+            if not _PLAUSIBLE_UID.match(uid):
+                raise ImportFailure(f"the {label} Instance UID {uid[:80]!r} is not a UID")
         name = text("PatientName")
         patient_id = text("PatientID")
         birth = _date(text("PatientBirthDate"))

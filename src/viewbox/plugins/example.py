@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import viewing
 from ..errors import BadRequest
 from ..library import queries
+from ..library.instance import uid_file_name
 from ..station import Station
 from .hooks import hookimpl
 
@@ -45,7 +46,7 @@ def export_selected_to_path(call) -> dict:
     for row in series:
         for image in queries.images_of_series(ws.database, row["pk"]):
             shutil.copyfile(ws.database.files_dir / image["rel_path"],
-                            target / f"{image['sop_instance_uid']}.dcm")
+                            target / (uid_file_name(image["sop_instance_uid"]) + ".dcm"))
             count += 1
     return {"error": "0", "exported": str(count)}
 
