@@ -107,25 +107,35 @@ def serve(data_root, config_file, database_url, host, port, dicom_port, aet, plu
 def import_(data_root, config_file, database_url, as_json, link, paths) -> None:
     """Import files, folders (recursively), zip files and DICOMDIR sets."""
     from .app import Workstation
+    from .library.importer import ImportReport
 
     settings = settings_from(config_file, data_root=data_root, database_url=database_url)
-    workstation = Workstation(settings)
     try:
-        if as_json or not sys.stderr.isatty():
-            report = workstation.import_paths(list(paths), link=link)
-        else:
-            report = _import_with_progress(workstation, list(paths), link)
-    finally:
-        workstation.close()
+        workstation = Workstation(settings)
+    except Exception as exc:  # noqa: BLE001 - a full disk or an unreachable database, reported
+        report = ImportReport(errors=[{"path": str(settings.data_dir),
+                                       "reason": f"cannot open the database: {type(exc).__name__}: "
+                                                 f"{str(exc).splitlines()[0] if str(exc) else ''}"}])
+        report.failed = len(paths)
+    else:
+        try:
+            if as_json or not sys.stderr.isatty():
+                report = workstation.import_paths(list(paths), link=link)
+            else:
+                report = _import_with_progress(workstation, list(paths), link)
+        finally:
+            workstation.close()
     if as_json:
         click.echo(json.dumps(report.as_dict()))
-        return
-    click.echo(f"{report.imported} imported, {report.already_present} already present, "
-               f"{report.not_dicom} not DICOM, {report.quarantined} quarantined")
-    for error in report.errors[:20]:
-        click.echo(f"  {error['path']}: {error['reason']}", err=True)
-    if len(report.errors) > 20:
-        click.echo(f"  … and {len(report.errors) - 20} more", err=True)
+    else:
+        click.echo(f"{report.imported} imported, {report.already_present} already present, "
+                   f"{report.not_dicom} not DICOM, {report.quarantined} quarantined, {report.failed} failed")
+        for error in report.errors[:20]:
+            click.echo(f"  {error['path']}: {error['reason']}", err=True)
+        if len(report.errors) > 20:
+            click.echo(f"  … and {len(report.errors) - 20} more", err=True)
+    if report.failed:  # something could not be stored (full disk, database): scripts must know
+        sys.exit(1)
 
 
 def _import_with_progress(workstation, paths, link: bool):

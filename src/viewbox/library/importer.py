@@ -42,6 +42,7 @@ class ImportReport:
     already_present: int = 0
     not_dicom: int = 0
     quarantined: int = 0
+    failed: int = 0  # could not be stored for a reason not the file's own: I/O, full disk, database
     errors: list[dict] = field(default_factory=list)
     seen: int = 0
     study_uids: list[str] = field(default_factory=list)
@@ -49,7 +50,7 @@ class ImportReport:
     def as_dict(self) -> dict:
         return {"imported": self.imported, "already_present": self.already_present,
                 "not_dicom": self.not_dicom, "quarantined": self.quarantined,
-                "errors": self.errors, "studies": self.study_uids}
+                "failed": self.failed, "errors": self.errors, "studies": self.study_uids}
 
     @property
     def failed(self) -> int:
@@ -243,6 +244,7 @@ class Importer:
         elif kind == "failure":
             self._quarantine(path, payload)
         else:
+            self.report.failed += 1
             self.report.errors.append({"path": path, "reason": payload})
         if len(self._batch) >= BATCH_SIZE:
             self._flush()
@@ -278,11 +280,26 @@ class Importer:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
+        settled: set[str] = set()
+        try:
+            self._store(batch, settled)
+        except Exception as exc:  # noqa: BLE001 - a full disk or an unwritable database: reported
+            # per file, and the import goes on (a file named without its row does not count).
+            reason = f"could not be stored: {type(exc).__name__}: {exc}".splitlines()[0]
+            for source, _ in batch:
+                if source not in settled:
+                    self.report.failed += 1
+                    self.report.errors.append({"path": source, "reason": reason})
+
+    def _store(self, batch: list[tuple[str, Copy]], settled: set[str]) -> None:
+        """Place a batch's copies (one sync) and commit their rows; `settled` gets the sources
+        counted, so that a failure counts the others once."""
         placed = self.library.files.place([copy for _, copy in batch])
         staged, staged_sources = [], []
         for item, (source, _) in zip(placed, batch, strict=False):
             if item is None:
                 self.report.already_present += 1
+                settled.add(source)
                 self._consumed(source)
             else:
                 staged.append(item)
@@ -294,10 +311,12 @@ class Importer:
                 if uid not in self.report.study_uids:
                     self.report.study_uids.append(uid)
             elif outcome.status == "refused":
+                settled.add(source)
                 self._quarantine(source, outcome.reason or "refused")
                 continue
             else:
                 self.report.already_present += 1
+            settled.add(source)
             self._consumed(source)
 
     def _owned(self, path: str) -> bool:

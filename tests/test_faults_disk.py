@@ -1,0 +1,82 @@
+"""Fault suite: a full file system during import (and the database on it). Marked `fault`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from helpers.filesystems import fill, small_filesystem
+
+pytestmark = pytest.mark.fault
+
+
+def write_images(folder: Path, count: int, pixels: int = 100_000) -> list[Path]:
+    """`count` instances of one study, each about `pixels` bytes of pixel data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series = generate_uid(), generate_uid()
+    paths = []
+    for number in range(count):
+        ds = Dataset()
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+        ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), study, series
+        ds.PatientName, ds.PatientID, ds.Modality, ds.InstanceNumber = "FULL^DISK", "FULL", "OT", number + 1
+        ds.Rows, ds.Columns = 1, pixels // 2
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.PixelData = os.urandom(pixels)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta = meta
+        path = folder / f"{number:03d}.dcm"
+        pydicom.dcmwrite(path, ds, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def viewbox_import(*args: str) -> tuple[int, dict]:
+    result = subprocess.run([sys.executable, "-m", "viewbox", "import", "--json", *args],
+                            capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_import_onto_a_full_disk_reports_and_fails_then_heals(tmp_path):
+    """0.1.0: exit 0 with 0 imported when the copies fail (ENOSPC), a traceback when the
+    database cannot be written. Now: a JSON report, exit 1, and the next import stores the rest."""
+    sources = write_images(tmp_path / "in", 30)
+    with small_filesystem(tmp_path / "disk", 1_500_000) as disk:
+        code, report = viewbox_import("--data", str(disk), str(tmp_path / "in"))
+        assert code == 1 and report["failed"] > 0 and report["imported"] < 30
+        assert any("No space left" in e["reason"] or "full" in e["reason"] for e in report["errors"])
+        stored = report["imported"]
+        files = list((disk / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
+        assert len(files) >= stored  # every imported object has its file (extra names have no row)
+    with small_filesystem(tmp_path / "big", 8_000_000) as disk:
+        code, report = viewbox_import("--data", str(disk), str(tmp_path / "in"))
+        assert (code, report["imported"], report["failed"]) == (0, 30, 0)
+        stored_bytes = sorted(p.read_bytes() for p in (disk / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
+        assert stored_bytes == sorted(p.read_bytes() for p in sources)
+
+
+def test_a_database_on_a_full_disk_gives_a_report_not_a_traceback(tmp_path):
+    """Linked files need no space, so the first thing to fail is the database's commit."""
+    with small_filesystem(tmp_path / "disk", 2_000_000) as disk:
+        write_images(disk / "in", 5, pixels=1000)
+        code, report = viewbox_import("--data", str(disk / "root"), str(disk / "in"))
+        assert (code, report["imported"]) == (0, 5)
+        more = write_images(disk / "more", 5, pixels=1000)
+        filler = fill(disk)
+        code, report = viewbox_import("--link", "--data", str(disk / "root"), str(disk / "more"))
+        assert code == 1 and report["imported"] == 0 and report["failed"] >= 1, report
+        os.unlink(filler)
+        code, report = viewbox_import("--link", "--data", str(disk / "root"), str(disk / "more"))
+        assert (code, report["imported"]) == (0, len(more)), report
