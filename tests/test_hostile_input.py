@@ -8,12 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pydicom
+import pytest
+from click.testing import CliRunner
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from sqlalchemy import text
 
 from test_control_support import make_study, proxy, serve
+from viewbox.cli import main
 
 
 def hostile_instance(path: Path, *, sop_uid: str | None = None, study_uid: str | None = None,
@@ -89,3 +93,33 @@ def test_export_names_stay_in_the_folder_whatever_the_stored_uid_says(sqlite_set
     assert not (tmp_path / "deep" / "escaped.dcm").exists()
     assert sorted(p.name for p in tmp_path.rglob("*.dcm") if target not in p.parents
                   and (tmp_path / "f") not in p.parents and "Viewbox Data" not in p.parts) == []
+
+
+@pytest.mark.parametrize("url", ["osirix:///?methodName=%00", "osirix://?methodName=a/b",
+                                 "horos://?methodName=%0aDisplayStudy", "viewbox://?methodName=x%3Fy"])
+def test_a_malformed_url_is_a_parse_error_not_an_unreachable_workstation(url, dead_port):
+    """0.1.0: 'cannot reach the workstation' (exit 1) for a method name with a NUL in it."""
+    result = CliRunner().invoke(main, ["url", "--port", str(dead_port), url], env={"VIEWBOX_CONFIG": ""})
+    assert result.exit_code == 2 and "not a method name" in result.output, result.output
+
+
+def test_deep_xmlrpc_and_huge_predicates_are_answered_not_500(sqlite_settings, tmp_path):
+    """0.1.0: 500 for values nested 500 deep (RecursionError) and for 1,000 AND-ed terms (SQLite's
+    expression depth). Now: a 400 that says why, and the right answer for the long predicates."""
+    make_study(tmp_path / "a", images=1, patient_id="LONG1")
+    make_study(tmp_path / "b", images=1, patient_id="LONG2")
+    with serve(sqlite_settings) as server:
+        server.workstation.import_paths([tmp_path / "a", tmp_path / "b"])
+        deep = "<value><array><data>" * 500 + "<value>x</value>" + "</data></array></value>" * 500
+        body = (f"<?xml version='1.0'?><methodCall><methodName>DBWindowFind</methodName><params><param>"
+                f"{deep}</param></params></methodCall>")
+        reply = httpx.post(server.base_url + "/", content=body, timeout=30)
+        assert reply.status_code == 400 and "nested more than" in reply.text
+        every = " AND ".join(f"patientID != 'none{i}'" for i in range(1000))
+        one = " OR ".join([f"patientID == 'none{i}'" for i in range(999)] + ["patientID == 'LONG2'"])
+        for predicate, expected in ((every, {"LONG1", "LONG2"}), (one, {"LONG2"})):
+            reply = httpx.get(server.base_url + "/", timeout=30, params={
+                "methodName": "DBWindowFind", "request": predicate, "table": "Study", "format": "json"})
+            assert reply.status_code == 200, reply.text
+            assert {e["patientID"] for e in reply.json()["elements"]} == expected
+        assert proxy(server).DBWindowFind({"request": one, "table": "Study"})["error"] == "0"

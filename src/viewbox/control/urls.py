@@ -9,11 +9,15 @@ The method is the `methodName` parameter or, in the host form (`horos://displays
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, unquote_plus
 
 from ..errors import BadRequest
 
 SCHEMES = ("osirix", "horos", "viewbox")
+# Letters, digits, '_', '.' and '-': every core and plugin method name; never a control character,
+# '/' or '?', which would change the request they are sent in.
+_METHOD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 
 
 def split_outside_quotes(text: str, separator: str, maxsplit: int = -1) -> list[str]:
@@ -71,6 +75,9 @@ def parse_scheme_url(url: str) -> dict[str, str]:
             raise BadRequest("the URL names no method: expected ?methodName=… or a host such as "
                              "horos://displaystudy?studyUID=…")
         params = {"methodName": host, **params}
+    name = next(value for key, value in params.items() if key.lower() == "methodname")
+    if not _METHOD_NAME.match(name):
+        raise BadRequest(f"the URL's methodName {name[:80]!r} is not a method name")
     return params
 
 

@@ -18,6 +18,7 @@ from defusedxml.ElementTree import fromstring
 
 from ..errors import BadRequest
 
+MAX_NESTING = 64
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -56,8 +57,11 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
-def decode_value(value: Element) -> Any:
-    """One <value>: typed children as in XML-RPC; an untyped value is its text."""
+def decode_value(value: Element, depth: int = 0) -> Any:
+    """One <value>: typed children as in XML-RPC; an untyped value is its text. Arrays and
+    structs nest at most MAX_NESTING deep (no method takes more than two levels)."""
+    if depth > MAX_NESTING:
+        raise BadRequest(f"XML-RPC values nested more than {MAX_NESTING} deep")
     typed = [child for child in value if isinstance(child.tag, str)]
     if not typed:
         return value.text or ""
@@ -88,11 +92,12 @@ def decode_value(value: Element) -> Any:
                 inner = next((m for m in member if _local(m.tag) == "value"), None)
                 if name is None or inner is None:
                     raise BadRequest("a struct member needs a name and a value")
-                out[(name.text or "").strip()] = decode_value(inner)
+                out[(name.text or "").strip()] = decode_value(inner, depth + 1)
             return out
         if kind == "array":
             data = next((d for d in node if _local(d.tag) == "data"), None)
-            return [decode_value(v) for v in (data if data is not None else []) if _local(v.tag) == "value"]
+            return [decode_value(v, depth + 1) for v in (data if data is not None else [])
+                    if _local(v.tag) == "value"]
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"bad <{kind}> value {text!r}: {exc}") from None
     raise BadRequest(f"unsupported XML-RPC type <{kind}>")

@@ -208,7 +208,7 @@ class _Compiler:
             return not_(self.predicate(node.operand, self_obj, env))
         if isinstance(node, ast.Compound):
             parts = [self.predicate(p, self_obj, env) for p in node.operands]
-            return and_(*parts) if node.op == "AND" else or_(*parts)
+            return _balanced(and_ if node.op == "AND" else or_, parts)
         if isinstance(node, ast.Comparison):
             return self.comparison(node, self_obj, env)
         raise PredicateError("expected a predicate", getattr(node, "pos", None))
@@ -795,6 +795,19 @@ def _link_column(link: FromClause, target) -> ColumnElement:
     raise PredicateError(f"no link to {target.name}", None)
 
 
+_FLAT_TERMS = 16
+
+
+def _balanced(combine, parts: list[ColumnElement]) -> ColumnElement:
+    """`a AND b AND …` as a balanced tree of parenthesised groups: a flat chain of a thousand
+    terms is a thousand levels deep to SQLite (its limit is 1,000), a balanced one about ten."""
+    if len(parts) <= _FLAT_TERMS:
+        return combine(*parts)
+    middle = len(parts) // 2
+    return combine(Parenthesised(_balanced(combine, parts[:middle])),
+                   Parenthesised(_balanced(combine, parts[middle:])))
+
+
 def _is_constant(node: ast.Expr) -> bool:
     """True when the expression reads no attribute, variable or SELF."""
     if isinstance(node, ast.Literal):
@@ -874,6 +887,28 @@ class WildcardMatch(ColumnElement):
 
     def _copy_internals(self, clone=None, **kw):
         self.column = clone(self.column, **kw)
+
+
+class Parenthesised(ColumnElement):
+    """A condition in parentheses that SQLAlchemy does not flatten into the enclosing AND/OR
+    (its own grouping does), so that _balanced's tree reaches the database as built."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, inner: ColumnElement):
+        self.inner = inner
+
+    def get_children(self, **kw):
+        return [self.inner]
+
+    def _copy_internals(self, clone=None, **kw):
+        self.inner = clone(self.inner, **kw)
+
+
+@compiles(Parenthesised)
+def _parenthesised(element, compiler, **kw):
+    return f"({compiler.process(element.inner, **kw)})"
 
 
 def _glob_pattern(pattern: str) -> str:
