@@ -55,14 +55,14 @@ def test_import_onto_a_full_disk_reports_and_fails_then_heals(tmp_path):
     sources = write_images(tmp_path / "in", 30)
     with small_filesystem(tmp_path / "disk", 1_500_000) as disk:
         code, report = viewbox_import("--data", str(disk), str(tmp_path / "in"))
-        assert code == 1 and report["failed"] > 0 and report["imported"] < 30
+        assert code == 1 and report["not_stored"] > 0 and report["imported"] < 30
         assert any("No space left" in e["reason"] or "full" in e["reason"] for e in report["errors"])
         stored = report["imported"]
         files = list((disk / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
         assert len(files) >= stored  # every imported object has its file (extra names have no row)
     with small_filesystem(tmp_path / "big", 8_000_000) as disk:
         code, report = viewbox_import("--data", str(disk), str(tmp_path / "in"))
-        assert (code, report["imported"], report["failed"]) == (0, 30, 0)
+        assert (code, report["imported"], report["not_stored"]) == (0, 30, 0)
         stored_bytes = sorted(p.read_bytes() for p in (disk / "Viewbox Data" / "DATABASE").rglob("*.dcm"))
         assert stored_bytes == sorted(p.read_bytes() for p in sources)
 
@@ -76,7 +76,7 @@ def test_a_database_on_a_full_disk_gives_a_report_not_a_traceback(tmp_path):
         more = write_images(disk / "more", 5, pixels=1000)
         filler = fill(disk)
         code, report = viewbox_import("--link", "--data", str(disk / "root"), str(disk / "more"))
-        assert code == 1 and report["imported"] == 0 and report["failed"] >= 1, report
+        assert code == 1 and report["imported"] == 0 and report["not_stored"] >= 1, report
         os.unlink(filler)
         code, report = viewbox_import("--link", "--data", str(disk / "root"), str(disk / "more"))
         assert (code, report["imported"]) == (0, len(more)), report

@@ -270,7 +270,7 @@ def test_a_crash_before_commit_leaves_no_row_and_reimport_heals(workstation, sam
 
     monkeypatch.setattr(library, "commit", crash)
     failed = workstation.import_paths([samples / "pydicom/test_files/CT_small.dcm"])
-    assert (failed.imported, failed.failed) == (0, 1) and "power cut" in failed.errors[0]["reason"]
+    assert (failed.imported, failed.not_stored) == (0, 1) and "power cut" in failed.errors[0]["reason"]
     assert count(workstation, schema.image) == 0
     leftovers = list(workstation.database.files_dir.rglob("*.dcm"))
     assert leftovers  # named before the commit that never came

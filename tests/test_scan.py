@@ -149,5 +149,5 @@ def test_no_descriptor_is_left_open_by_an_import_that_fails(workstation, samples
     before = len(os.listdir("/proc/self/fd"))
     monkeypatch.setattr(workstation.library, "commit", failing_commit)
     report = workstation.import_paths([samples / "pydicom"])
-    assert report.imported == 0 and report.failed and "database gone" in report.errors[-1]["reason"]
+    assert report.imported == 0 and report.not_stored and "database gone" in report.errors[-1]["reason"]
     assert len(os.listdir("/proc/self/fd")) <= before + 2  # (the database may open its files)

@@ -116,7 +116,7 @@ def import_(data_root, config_file, database_url, as_json, link, paths) -> None:
         report = ImportReport(errors=[{"path": str(settings.data_dir),
                                        "reason": f"cannot open the database: {type(exc).__name__}: "
                                                  f"{str(exc).splitlines()[0] if str(exc) else ''}"}])
-        report.failed = len(paths)
+        report.not_stored = len(paths)
     else:
         try:
             if as_json or not sys.stderr.isatty():
@@ -129,12 +129,12 @@ def import_(data_root, config_file, database_url, as_json, link, paths) -> None:
         click.echo(json.dumps(report.as_dict()))
     else:
         click.echo(f"{report.imported} imported, {report.already_present} already present, "
-                   f"{report.not_dicom} not DICOM, {report.quarantined} quarantined, {report.failed} failed")
+                   f"{report.not_dicom} not DICOM, {report.quarantined} quarantined, {report.not_stored} not stored")
         for error in report.errors[:20]:
             click.echo(f"  {error['path']}: {error['reason']}", err=True)
         if len(report.errors) > 20:
             click.echo(f"  … and {len(report.errors) - 20} more", err=True)
-    if report.failed:  # something could not be stored (full disk, database): scripts must know
+    if report.not_stored:  # something could not be stored (full disk, database): scripts must know
         sys.exit(1)
 
 

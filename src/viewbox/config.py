@@ -71,6 +71,11 @@ class Settings:
     # destructive permissions allowed from other computers than `remote_methods` gives everyone
     user_methods: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     audit_log: Path | None = None
+    # hardening (issue 10): destructive methods over GET (RIS programs call them so; false
+    # refuses them, for sites whose RIS POSTs), sign-in throttling, slow and idle HTTP connections
+    destructive_over_get: bool = True
+    sign_in_attempts: int = 5  # wrong tokens or passwords per client address and minute
+    http_request_timeout: float = 10.0  # seconds to send a request's line and headers
     # DICOM node
     dicom_enabled: bool = True
     # "auto": "any" while the workstation listens on loopback without a token or Basic users,
@@ -104,9 +109,10 @@ class Settings:
 _FIELDS = {f.name: f for f in fields(Settings)}
 _PATHS = {"data_root", "plugins_dir", "tls_cert", "tls_key", "audit_log"}
 _INTS = {"dicom_max_associations", "port", "dicom_port", "max_body_bytes", "download_max_bytes", "zip_max_entries",
-         "zip_max_unpacked_bytes", "volume_cache_mb", "dicomweb_max_stow_bytes"}
-_FLOATS = {"download_timeout", "dicom_associate_timeout"}
-_BOOLS = {"close_all_before_open", "conventional_precedence", "dicom_enabled", "dicom_tuning"}
+         "zip_max_unpacked_bytes", "volume_cache_mb", "dicomweb_max_stow_bytes", "sign_in_attempts"}
+_FLOATS = {"download_timeout", "dicom_associate_timeout", "http_request_timeout"}
+_BOOLS = {"close_all_before_open", "conventional_precedence", "dicom_enabled", "dicom_tuning",
+          "destructive_over_get"}
 _LISTS = {"allowed_db_roots", "retrieve_on_display", "allow_clients", "allowed_hosts",
           "allowed_origins", "remote_methods", "calling_aets", "dicomweb_cors_origins"}
 
@@ -297,6 +303,8 @@ def validate(settings: Settings) -> list[str]:
         )
     if settings.max_body_bytes <= 0:
         problems.append("max_body_bytes must be positive")
+    if settings.sign_in_attempts < 1 or settings.http_request_timeout <= 0:
+        problems.append("sign_in_attempts and http_request_timeout must be positive")
     for user in settings.user_methods:
         if user not in settings.basic_users and not (user == "token" and settings.token):
             problems.append(f"user_methods: {user!r} is neither a basic_users name nor 'token' "

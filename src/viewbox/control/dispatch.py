@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound, ViewboxError, error_reply, incident_message, report_incident
+from ..errors import Forbidden, NotFound, ViewboxError, error_reply, incident_message, report_incident
 from ..permissions import require_allowed
 from ..plugins.manager import plugin_manager
 from ..station import Station
@@ -87,24 +87,31 @@ class Controller:
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def check_permission(self, call: Call, cross_site: bool = False) -> None:
-        """Destructive calls: from this computer (and not from a cross-site page), or listed."""
+    def check_permission(self, call: Call, cross_site: bool = False, over_get: bool = False) -> None:
+        """Destructive calls: never from a web page of another site or port (the browser says so
+        in Sec-Fetch-Site), over GET only while `destructive_over_get` allows it, and from this
+        computer or listed."""
         if call.method is None:
             return
         needed = call.method.needed_permission(call.params)
         if needed is None:
             return
-        require_allowed(self.settings, needed, local=call.is_local and not cross_site,
-                        where="a cross-site web page" if cross_site else f"{call.peer}", user=call.user)
+        if cross_site:
+            raise Forbidden(f"{needed} is not allowed from a web page of another site or port "
+                            "(Sec-Fetch-Site); add that page's origin to allowed_origins if it is yours")
+        if over_get and not self.settings.destructive_over_get:
+            raise Forbidden(f"{needed} is not allowed over GET here (destructive_over_get = false): "
+                            "POST the call (XML-RPC or /api/methods)")
+        require_allowed(self.settings, needed, local=call.is_local, where=f"{call.peer}", user=call.user)
 
     def invoke(self, method_name: str, params: dict | None = None, *, transport: str,
                peer: str | None = None, user: str | None = None, args: list | None = None,
-               cross_site: bool = False) -> Outcome:
+               cross_site: bool = False, over_get: bool = False) -> Outcome:
         """Run one call through permission check, plugin hooks and the registry; never raises."""
         call = Call(self.workstation, method_name, Params(params or {}), transport, peer, user,
                     list(args or []), self.registry.get(method_name))
         try:
-            self.check_permission(call, cross_site)
+            self.check_permission(call, cross_site, over_get)
             reply = self.plugins.hook.viewbox_before_call(call=call)
             if reply is None:
                 if call.method is None:

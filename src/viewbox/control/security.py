@@ -12,8 +12,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
+import threading
+import time
+from collections import deque
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import error_reply
@@ -30,6 +34,79 @@ form{background:#1c1f24;padding:2em;border-radius:8px}input{font:inherit;margin:
 button{font:inherit;padding:.4em 1.2em}</style>
 <form method="post" action="/ui/login"><h2>Viewbox</h2><p>{message}</p>
 <input type="password" name="token" placeholder="access token" autofocus><br><button>Sign in</button></form>"""
+
+
+# Sec-Fetch-Site values of a request made by a page that is not ours: another site, or this host
+# on another port (same-site); "none" (typed, bookmarked) and "same-origin" (our UI) are fine.
+_FOREIGN_PAGES = frozenset({"cross-site", "same-site"})
+# On every answer: no framing (clickjacking of Delete, Send, Retrieve), no type sniffing, no
+# referrer (URLs carry patient IDs), scripts from this origin only.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+
+
+def _with_security_headers(send):
+    """`send` adding SECURITY_HEADERS to the response start (unless the route set them)."""
+    async def sending(message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+            message = {**message, "headers": headers}
+        await send(message)
+    return sending
+
+
+class SignInThrottle:
+    """Wrong tokens and passwords per client address: after `attempts` in a minute, that
+    address is refused (429, even with the right secret, so guessing learns nothing) until the
+    minute since its first failure has passed."""
+
+    WINDOW = 60.0
+
+    def __init__(self, attempts: int):
+        self.attempts = attempts
+        self._failures: dict[str | None, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, peer: str | None, now: float) -> deque[float]:
+        failures = self._failures.get(peer)
+        if failures is None:
+            return deque()
+        while failures and failures[0] <= now - self.WINDOW:
+            failures.popleft()
+        if not failures:
+            del self._failures[peer]
+        return failures
+
+    def failed(self, peer: str | None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 10_000:  # a spray of addresses must not grow this forever
+                self._failures.clear()
+            self._recent(peer, now)
+            self._failures.setdefault(peer, deque()).append(now)
+
+    def locked(self, peer: str | None) -> bool:
+        with self._lock:
+            return len(self._recent(peer, time.monotonic())) >= self.attempts
+
+    def wait(self, peer: str | None) -> int:
+        """Seconds until `peer` may try again."""
+        with self._lock:
+            failures = self._recent(peer, time.monotonic())
+            return max(1, int(failures[0] + self.WINDOW - time.monotonic()) + 1) if failures else 1
+
+    def message(self, peer: str | None) -> str:
+        return f"too many wrong sign-ins from {peer}: try again in {self.wait(peer)} s"
 
 
 def host_name(value: str) -> str:
@@ -138,6 +215,7 @@ class SecurityMiddleware:
         self.policy = SecurityPolicy(settings)
         self.audit = audit
         self.basic = bool(settings.basic_users)
+        self.throttle = SignInThrottle(settings.sign_in_attempts)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -161,20 +239,27 @@ class SecurityMiddleware:
               and not policy.origin_allowed(origin, host)):
             refusal = (403, f"cross-origin request from {origin} refused; add it to allowed_origins")
         elif scope["type"] == "http" and scope.get("path") == LOGIN_PATH and policy.ui_session:
-            await self._login(scope, receive, send, peer)
+            await self._login(scope, receive, _with_security_headers(send), peer)
             return
+        elif headers.get(b"authorization") and self.throttle.locked(peer):
+            refusal = (429, self.throttle.message(peer))
         else:
-            authenticated, user = policy.user(headers.get(b"authorization"))
+            authorization = headers.get(b"authorization")
+            authenticated, user = policy.user(authorization)
             if not authenticated and policy.session_ok(headers.get(b"cookie")):
                 authenticated, user = True, "token"
             if not authenticated:
+                if authorization:
+                    self.throttle.failed(peer)
                 refusal = (401, "authentication required")
             else:
                 scope["viewbox.user"] = user
-        scope["viewbox.cross_site"] = (headers.get(b"sec-fetch-site") == "cross-site"
+        # A page of another site, or of another port of this host ("same-site"), is never the
+        # RIS: destructive methods refuse it (dispatch) unless its origin is configured.
+        scope["viewbox.cross_site"] = (headers.get(b"sec-fetch-site") in _FOREIGN_PAGES
                                        and not (origin and policy.origin_allowed(origin, host)))
         if refusal is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _with_security_headers(send))
             return
         status, message = refusal
         self._record(scope, peer, status, message)
@@ -194,6 +279,16 @@ class SecurityMiddleware:
                 if len(body) > 4096 or not message.get("more_body"):
                     break
             token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+        if token and self.throttle.locked(peer):
+            message = self.throttle.message(peer)
+            self._record(scope, peer, 429, message)
+            body = _LOGIN_FORM.replace("{message}", html.escape(message)).encode()
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                                    (b"retry-after", str(self.throttle.wait(peer)).encode()),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
         if token and self.policy.token_ok(token):
             secure = "; Secure" if scope.get("scheme") == "https" else ""
             cookie = (f"{UI_COOKIE}={self.policy.ui_session}; Path=/; HttpOnly; SameSite=Strict{secure}")
@@ -203,6 +298,7 @@ class SecurityMiddleware:
             await send({"type": "http.response.body", "body": b""})
             return
         if token:
+            self.throttle.failed(peer)
             self._record(scope, peer, 401, "UI sign-in with a wrong token")
         text = "Wrong token." if token else "This workstation needs its access token."
         body = _LOGIN_FORM.replace("{message}", text).encode()
@@ -243,7 +339,11 @@ class SecurityMiddleware:
             body, media = json.dumps(reply).encode(), b"application/json"
         else:
             body, media = f"{status}: {message}\n".encode(), b"text/plain; charset=utf-8"
-        headers = [(b"content-type", media), (b"content-length", str(len(body)).encode())]
+        headers = [(b"content-type", media), (b"content-length", str(len(body)).encode()),
+                   *SECURITY_HEADERS]
+        if status == 429:
+            client = scope.get("client")
+            headers.append((b"retry-after", str(self.throttle.wait(client[0] if client else None)).encode()))
         if status == 401:
             challenge = b'Basic realm="Viewbox", charset="UTF-8"' if self.basic else b'Bearer realm="Viewbox"'
             headers.append((b"www-authenticate", challenge))

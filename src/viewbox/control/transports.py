@@ -151,7 +151,8 @@ class Transports:
         call = functools.partial(
             self.controller.invoke, name, params, transport=transport,
             peer=client[0] if client else None, user=scope.get("viewbox.user"),
-            args=args, cross_site=scope.get("viewbox.cross_site", False))
+            args=args, cross_site=scope.get("viewbox.cross_site", False),
+            over_get=scope.get("method") in ("GET", "HEAD"))
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     def close(self) -> None:

@@ -42,7 +42,7 @@ class ImportReport:
     already_present: int = 0
     not_dicom: int = 0
     quarantined: int = 0
-    failed: int = 0  # could not be stored for a reason not the file's own: I/O, full disk, database
+    not_stored: int = 0  # could not be stored for a reason not the file's own: I/O, full disk, database
     errors: list[dict] = field(default_factory=list)
     seen: int = 0
     study_uids: list[str] = field(default_factory=list)
@@ -50,7 +50,7 @@ class ImportReport:
     def as_dict(self) -> dict:
         return {"imported": self.imported, "already_present": self.already_present,
                 "not_dicom": self.not_dicom, "quarantined": self.quarantined,
-                "failed": self.failed, "errors": self.errors, "studies": self.study_uids}
+                "not_stored": self.not_stored, "errors": self.errors, "studies": self.study_uids}
 
     @property
     def failed(self) -> int:
@@ -244,7 +244,7 @@ class Importer:
         elif kind == "failure":
             self._quarantine(path, payload)
         else:
-            self.report.failed += 1
+            self.report.not_stored += 1
             self.report.errors.append({"path": path, "reason": payload})
         if len(self._batch) >= BATCH_SIZE:
             self._flush()
@@ -288,7 +288,7 @@ class Importer:
             reason = f"could not be stored: {type(exc).__name__}: {exc}".splitlines()[0]
             for source, _ in batch:
                 if source not in settled:
-                    self.report.failed += 1
+                    self.report.not_stored += 1
                     self.report.errors.append({"path": source, "reason": reason})
 
     def _store(self, batch: list[tuple[str, Copy]], settled: set[str]) -> None:
