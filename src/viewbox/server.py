@@ -19,6 +19,7 @@ from .app import Workstation
 from .asgi import build_app
 from .config import Settings
 from .dicom.node import DicomNode
+from .http_connections import guarded_h11
 from .incoming import IncomingWatcher
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class RunningWorkstation:
             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
             ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
             timeout_keep_alive=30, limit_concurrency=1000,
+            http=guarded_h11(settings.http_request_timeout),  # slow and idle connections end
             timeout_graceful_shutdown=3,  # open UI event streams never end by themselves
         )
         self.server = _Server(config, self.workstation.request_shutdown)

@@ -61,12 +61,12 @@ def _after(outcome: Outcome) -> BackgroundTask | None:
 async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The request body read from ASGI messages, refusing more than `limit` bytes without
     reading them all; None if the client disconnected first."""
-    for key, value in scope["headers"]:
-        if key == b"content-length":
-            declared = value.decode("latin-1")
-            if declared.isdigit() and int(declared) > limit:
-                raise TooLarge(f"request body of {declared} bytes is over the limit of {limit}")
-            break
+    headers = dict(scope["headers"])
+    declared = headers.get(b"content-length", b"").decode("latin-1")
+    if declared.isdigit() and int(declared) > limit:
+        if headers.get(b"expect", b"").lower() != b"100-continue":  # (such a client sends nothing)
+            await _discard_body(receive)
+        raise TooLarge(f"request body of {declared} bytes is over the limit of {limit}")
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -76,10 +76,27 @@ async def _receive_body(scope: Scope, receive: Receive, limit: int) -> bytes | N
         if chunk:
             size += len(chunk)
             if size > limit:
+                if message.get("more_body", False):
+                    await _discard_body(receive)
                 raise TooLarge(f"request body is over the limit of {limit} bytes")
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+# A refused body is read and dropped up to this size before the 413 goes out: a client that sends
+# its whole body before reading (and asked to close the connection) would otherwise get a reset
+# instead of the answer. Beyond it, the connection is closed unread.
+DISCARD_LIMIT = 128 * 1024 * 1024
+
+
+async def _discard_body(receive: Receive) -> None:
+    discarded = 0
+    while discarded <= DISCARD_LIMIT:
+        message = await receive()
+        discarded += len(message.get("body", b""))
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
 
 
 async def _send_xml(send: Send, status: int, body: bytes) -> None:
