@@ -1,4 +1,5 @@
-"""Fault suite: a full file system during import (and the database on it). Marked `fault`."""
+"""Fault suite: a full file system during import (and the database on it) and during C-STORE.
+Marked `fault`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import os
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from helpers.filesystems import fill, small_filesystem
-from helpers.instances import write_images
+from helpers.instances import assert_stored_once, write_images
+from helpers.serve_process import ServeProcess, resend_all, send_watching
 
 pytestmark = pytest.mark.fault
 
@@ -53,3 +56,22 @@ def test_a_database_on_a_full_disk_gives_a_report_not_a_traceback(tmp_path):
         os.unlink(filler)
         code, report = viewbox_import("--link", "--data", str(disk / "root"), str(disk / "more"))
         assert (code, report["imported"]) == (0, len(more)), report
+
+
+def test_c_store_onto_a_full_disk_refuses_cleanly_then_heals(tmp_path):
+    """Objects that do not fit are refused with a failure status (the sender keeps them); what
+    was acknowledged is stored whole; with room again, a resend stores the rest, nothing twice."""
+    files = write_images(tmp_path / "in", 30, pixels=100_000)
+    with small_filesystem(tmp_path / "disk", 6_000_000) as disk:
+        server = ServeProcess(disk / "root").start()
+        try:
+            filler = fill(disk, leave_bytes=1_500_000)
+            acknowledged = send_watching(server.dicom_port, files, lambda count: None)
+            assert 0 < len(acknowledged) < len(files)
+            assert httpx.get(server.base_url + "/?methodName=CloseAllWindows&format=json").status_code == 200
+            os.unlink(filler)
+            resend_all(server.dicom_port, files)
+        finally:
+            server.stop()
+        assert_stored_once(disk / "root", files)
+        assert "Traceback" not in server.log()

@@ -30,3 +30,24 @@ def reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def restart_postgres(url: str) -> None:
+    """Restart the server scripts/test.sh started (its socket folder holds `data/`), waiting until
+    it accepts connections again: what a PostgreSQL upgrade or crash does to a running workstation."""
+    import glob
+    import subprocess
+    from pathlib import Path
+    from urllib.parse import parse_qs, urlsplit
+
+    folder = parse_qs(urlsplit(url).query).get("host", [""])[0]
+    data = Path(folder) / "data"
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not (data / "PG_VERSION").exists() or not binaries:
+        pytest.fail(f"cannot restart the test PostgreSQL: no cluster at {data} (run scripts/test.sh)")
+    # the new server must not inherit a pipe of ours (it would hold it open for good): its output
+    # goes to the cluster's log, as when test.sh started it
+    subprocess.run(["runuser", "-u", "postgres", "--", binaries[-1], "-D", str(data), "-l",
+                    str(Path(folder) / "log"), "-m", "fast", "-w", "restart"],
+                   check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=120)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers.dicom_peers import free_port, stop_process, wait_for_port
+from helpers.dicom_peers import DCMTK_ENV, STORESCU, free_port, stop_process, wait_for_port
 
 
 class ServeProcess:
@@ -52,3 +52,33 @@ class ServeProcess:
 
     def log(self) -> str:
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
+
+
+def storescu(port: int, files: list[Path]) -> subprocess.Popen:
+    """DCMTK storescu sending `files` to VIEWBOX on `port`, verbose (one line per answer) on stdout."""
+    return subprocess.Popen([STORESCU, "-v", "-aec", "VIEWBOX", "127.0.0.1", str(port), *map(str, files)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=DCMTK_ENV)
+
+
+def send_watching(port: int, files: list[Path], on_acknowledged) -> list[Path]:
+    """Send `files` with storescu, calling `on_acknowledged(n)` after the n-th success answer (to
+    kill or restart something at that point); the files whose storing was acknowledged."""
+    sender = storescu(port, files)
+    acknowledged: list[Path] = []
+    sending = None
+    assert sender.stdout is not None
+    for line in sender.stdout:
+        if line.startswith("I: Sending file: "):
+            sending = Path(line.split(": ", 2)[2].strip())
+        elif line.startswith("I: Received Store Response") and "Success" in line and sending:
+            acknowledged.append(sending)
+            on_acknowledged(len(acknowledged))
+    sender.wait(timeout=120)
+    return acknowledged
+
+
+def resend_all(port: int, files: list[Path]) -> None:
+    """Send every file again: each must be answered Success (stored, or stored already)."""
+    sender = storescu(port, files)
+    output = sender.communicate(timeout=180)[0]
+    assert sender.returncode == 0 and output.count("Received Store Response (Success)") == len(files), output
