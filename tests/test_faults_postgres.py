@@ -6,17 +6,15 @@ from __future__ import annotations
 import pytest
 
 from helpers.instances import assert_stored_once, sop_uid, stored_objects, write_images
-from helpers.postgres import postgres_url, restart_postgres
+from helpers.postgres import postgres_url, reset_postgres, restart_postgres
 from helpers.serve_process import ServeProcess, resend_all, send_watching
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres]
 
 
 def test_postgres_restarted_during_c_store(tmp_path):
-    from conftest import _reset_postgres
-
     url = postgres_url()
-    _reset_postgres(url)
+    reset_postgres(url)
     files = write_images(tmp_path / "in", 60, pixels=10_000)
     server = ServeProcess(tmp_path / "root", database_url=url).start()
     try:

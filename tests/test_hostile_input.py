@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from sqlalchemy import text
 
+from helpers.instances import dataset_bytes
 from test_control_support import make_study, proxy, serve
 from viewbox.cli import main
 
@@ -123,3 +124,19 @@ def test_deep_xmlrpc_and_huge_predicates_are_answered_not_500(sqlite_settings, t
             assert reply.status_code == 200, reply.text
             assert {e["patientID"] for e in reply.json()["elements"]} == expected
         assert proxy(server).DBWindowFind({"request": one, "table": "Study"})["error"] == "0"
+
+
+
+def test_received_data_sets_with_an_unknown_vr_are_refused_with_the_reason(tmp_path):
+    """The C-STORE, C-GET and WADO-RS readers: an ImportFailure the node answers with its
+    status and reason (0.1.0: NotImplementedError, answered 0110 'internal error')."""
+    from io import BytesIO
+
+    from viewbox.errors import ImportFailure
+    from viewbox.library.instance import read_part10, read_received
+
+    data = hostile_instance(tmp_path / "b.dcm", unknown_vr=True).read_bytes()
+    with pytest.raises(ImportFailure, match="Sj"):
+        read_part10(data)
+    with pytest.raises(ImportFailure, match="Sj"):
+        read_received(BytesIO(dataset_bytes(data)), "1.2.840.10008.1.2.1")
