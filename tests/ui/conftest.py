@@ -86,7 +86,9 @@ def open_page(browser, ui_server, workspace):
     contexts, errors = [], []
 
     def open_one():
-        context = browser.new_context(viewport={"width": 1400, "height": 860})
+        # bypass_csp: test tooling (axe-core) injects scripts; test_ui_hostile_text runs the UI
+        # under its Content-Security-Policy
+        context = browser.new_context(viewport={"width": 1400, "height": 860}, bypass_csp=True)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
