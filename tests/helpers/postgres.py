@@ -51,16 +51,3 @@ def restart_postgres(url: str) -> None:
                     str(Path(folder) / "log"), "-m", "fast", "-w", "restart"],
                    check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=120)
-
-
-def reset_postgres(url: str) -> None:
-    """An empty public schema in the test database."""
-    from sqlalchemy import text
-
-    from viewbox.db.database import _make_engine
-
-    engine = _make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
