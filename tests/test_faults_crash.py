@@ -39,6 +39,9 @@ def test_kill_during_c_store_loses_nothing_acknowledged(tmp_path):
     assert "Traceback" not in server.log()
 
 
+@pytest.mark.xfail(strict=True, reason="found by this test, not fixed yet: files the INCOMING watcher had "
+                   "claimed (moved into a hidden folder) when the process was killed are never imported "
+                   "after the restart (incoming.py skips hidden folders)")
 def test_kill_during_an_incoming_import_loses_nothing_consumed(tmp_path):
     files = write_images(tmp_path / "in", 150, pixels=4_000)
     originals = {sop_uid(path): path.read_bytes() for path in files}
@@ -50,19 +53,22 @@ def test_kill_during_an_incoming_import_loses_nothing_consumed(tmp_path):
             shutil.copyfile(path, incoming / f".{path.name}")
             (incoming / f".{path.name}").rename(incoming / path.name)
 
+        def waiting() -> set[str]:  # in INCOMING, or claimed by the watcher (a hidden folder there)
+            return {p.name.lstrip(".") for p in incoming.rglob("*") if p.is_file()}
+
         def consumed() -> int:
-            return len(files) - sum(1 for p in incoming.iterdir() if not p.name.startswith("."))
+            return len(files) - len(waiting())
 
         eventually(lambda: consumed() >= kill_after, timeout=120, interval=0.005,
                    message=f"{kill_after} files imported")
         server.kill()
-        gone = {p.name for p in files} - {p.name for p in incoming.iterdir()}
+        gone = {p.name for p in files} - waiting()
         stored = stored_objects(tmp_path / "root")
         for path in files:
             if path.name in gone:  # taken from INCOMING: acknowledged
                 assert stored.get(sop_uid(path)) == [originals[sop_uid(path)]], path
         server.start()
-        eventually(lambda: not any(incoming.iterdir()), timeout=120, message="INCOMING emptied")
+        eventually(lambda: not waiting(), timeout=120, message="INCOMING emptied")
     finally:
         server.stop()
     stored = stored_objects(tmp_path / "root")
